@@ -1,0 +1,91 @@
+"""Building blocks of `preprocessing_fn`: raw columns in, transformed features, labels and weights out.
+
+Raw columns reach `preprocessing_fn` as SparseTensors (the curated schema gives them no fixed shape, so a
+row may leave any of them empty) or as dense `[batch, 1]` tensors; the schema allows at most one value per row.
+Every output is a dense rank-1 tensor of `batch` elements.
+"""
+
+from typing import Mapping, Union
+
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from pipeline.config import (FeatureSpec, HeadSpec, HeadsSpec, label_name, transformed_name, vocabulary_name,
+                             weight_name)
+
+RawColumn = Union[tf.Tensor, tf.SparseTensor]
+
+# Categorical values outside the training vocabulary, and missing ones, share this many extra buckets.
+OOV_BUCKETS = 1
+
+
+def values_and_presence(column: RawColumn, default) -> tuple[tf.Tensor, tf.Tensor]:
+    """Returns a column's single value per row (`default` where the row has none) and a boolean presence mask."""
+    if isinstance(column, tf.SparseTensor):
+        batch = column.dense_shape[0]
+        one_column = tf.SparseTensor(column.indices, column.values, tf.stack([batch, tf.constant(1, tf.int64)]))
+        values = tf.sparse.to_dense(one_column, default_value=tf.cast(default, column.dtype))[:, 0]
+        ones = tf.SparseTensor(column.indices, tf.ones_like(column.values, tf.int8), one_column.dense_shape)
+        present = tf.sparse.to_dense(ones)[:, 0] > 0
+        return values, present
+    values = tf.reshape(column, [-1])
+    return values, tf.ones_like(values, tf.bool)
+
+
+def numeric_feature(column: RawColumn) -> tf.Tensor:
+    """Fills missing values with the training mean, then scales to z-scores (two analyzer passes)."""
+    values, present = values_and_presence(column, 0)
+    values = tf.cast(values, tf.float32)
+    mean = tft.mean(tf.boolean_mask(values, present))
+    return tft.scale_to_z_score(tf.where(present, values, mean))
+
+
+def categorical_feature(column: RawColumn, feature: str) -> tf.Tensor:
+    """Maps values to vocabulary indices; unseen and missing values go to the out-of-vocabulary bucket."""
+    values, present = values_and_presence(column, "")
+    values = tf.strings.as_string(values) if values.dtype != tf.string else values
+    # The vocabulary sees present values only, so "missing" never becomes a category of its own.
+    vocabulary = tft.vocabulary(tf.boolean_mask(values, present), vocab_filename=vocabulary_name(feature))
+    return tft.apply_vocabulary(values, vocabulary, num_oov_buckets=OOV_BUCKETS)
+
+
+def class_index(values: tf.Tensor, classes: tuple[str, ...]) -> tf.Tensor:
+    """Index of each value in `classes`, or -1 for any other value."""
+    values = tf.strings.as_string(values) if values.dtype != tf.string else values
+    index = tf.fill(tf.shape(values), tf.constant(-1, tf.int64))
+    for i, name in enumerate(classes):
+        index = tf.where(tf.equal(values, name), tf.constant(i, tf.int64), index)
+    return index
+
+
+def head_label_and_weight(column: RawColumn, head: HeadSpec) -> tuple[tf.Tensor, tf.Tensor]:
+    """A head's label and its weight: 1 where the label is present (and a known class), 0 where it is not.
+
+    Masked rows get a finite placeholder label (class 0, or 0.0), so that `0 * loss` stays 0 rather than NaN.
+    """
+    if head.kind == "regression":
+        values, present = values_and_presence(column, 0)
+        values = tf.cast(values, tf.float32)
+        return tf.where(present, values, 0.0), tf.cast(present, tf.float32)
+    values, present = values_and_presence(column, "" if column.dtype == tf.string else 0)
+    index = class_index(values, head.classes)
+    known = tf.logical_and(present, index >= 0)
+    label = tf.maximum(index, 0)
+    if head.kind == "binary":
+        label = tf.cast(label, tf.float32)
+    return label, tf.cast(known, tf.float32)
+
+
+def transform_feature(column: RawColumn, feature: FeatureSpec) -> tf.Tensor:
+    if feature.kind == "numeric":
+        return numeric_feature(column)
+    return categorical_feature(column, feature.name)
+
+
+def build_transformed_features(inputs: Mapping[str, RawColumn], spec: HeadsSpec) -> dict[str, tf.Tensor]:
+    """The whole transformation: every feature, and every head's label and weight, under their helper names."""
+    outputs = {transformed_name(f.name): transform_feature(inputs[f.name], f) for f in spec.features}
+    for head in spec.heads:
+        outputs[label_name(head.name)], outputs[weight_name(head.name)] = head_label_and_weight(
+            inputs[head.label], head)
+    return outputs

@@ -1,0 +1,49 @@
+"""Entry point for the TFX Trainer (passed by import path: `components.trainer_module.run_fn`)."""
+
+import tensorflow as tf
+import tensorflow_transform as tft
+import tf_keras as keras
+from tfx_bsl.public import tfxio
+
+from components.inputs import regression_label_stats, split_features_labels_weights
+from components.model import build_model
+from components.serving import export_serving_model
+from components.features import OOV_BUCKETS
+from pipeline.config import HeadsSpec, vocabulary_name
+
+# Batches read only to compute label statistics: large, since nothing trains on them.
+_STATS_BATCH_SIZE = 4096
+
+
+def _dataset(fn_args, files, tf_transform_output, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
+    options = tfxio.TensorFlowDatasetOptions(batch_size=batch_size, num_epochs=1, shuffle=shuffle,
+                                             shuffle_seed=seed)
+    return fn_args.data_accessor.tf_dataset_factory(files, options, tf_transform_output.transformed_metadata.schema)
+
+
+def run_fn(fn_args) -> None:
+    """Called by the Trainer; `fn_args.custom_config['heads_spec']` is the validated heads spec as a dict."""
+    spec = HeadsSpec.from_dict(fn_args.custom_config["heads_spec"])
+    training = spec.training
+    tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+
+    vocab_sizes = {f.name: tf_transform_output.vocabulary_size_by_name(vocabulary_name(f.name)) + OOV_BUCKETS
+                   for f in spec.features if f.kind == "categorical"}
+    stats = regression_label_stats(
+        _dataset(fn_args, fn_args.train_files, tf_transform_output, _STATS_BATCH_SIZE, False, training.seed), spec)
+    model = build_model(spec, vocab_sizes, stats)
+
+    def keras_batches(files, shuffle):
+        return (_dataset(fn_args, files, tf_transform_output, training.batch_size, shuffle, training.seed)
+                .map(lambda batch: split_features_labels_weights(batch, spec))
+                .prefetch(tf.data.AUTOTUNE))
+
+    callbacks = [keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir)]
+    validation = None
+    if training.early_stopping_patience is not None:
+        validation = keras_batches(fn_args.eval_files, shuffle=False)
+        callbacks.append(keras.callbacks.EarlyStopping(patience=training.early_stopping_patience,
+                                                       restore_best_weights=True))
+    model.fit(keras_batches(fn_args.train_files, shuffle=True), epochs=training.epochs,
+              validation_data=validation, callbacks=callbacks, verbose=2)
+    export_serving_model(model, tf_transform_output, spec, fn_args.serving_model_dir)

@@ -1,0 +1,164 @@
+"""Command line: `python -m pipeline run --data FILE --heads HEADS.yaml`.
+
+Only argparse, YAML and the spec module load before a command needs more, so `--help` and spec errors answer at
+once; TensorFlow and TFX load when a run starts.
+"""
+
+import argparse
+import csv
+import sys
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+from pipeline.config import HeadsSpec, SpecError, check_columns, load_spec
+
+EXIT_PUSHED = 0
+EXIT_FAILED = 1          # a component failed for another reason
+EXIT_BAD_CONFIG = 2      # the heads spec, schema or a setting is wrong: nothing ran
+EXIT_DATA_REJECTED = 3   # the data broke the schema: the run stopped before Transform
+EXIT_NOT_BLESSED = 4     # the model missed a threshold: nothing pushed
+
+TFRECORD_SUFFIXES = (".tfrecord", ".tfrecords", ".gz")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pipeline",
+                                     description="Multi-head TFX pipeline: records and a heads spec in, a served model out.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run the pipeline locally (BeamDagRunner, SQLite ML Metadata)",
+                              description="Validate, transform, train, evaluate and (if every head passes) push.")
+    run.add_argument("--data", required=True, help="a CSV or TFRecord (tf.Example) file, or a folder of them")
+    run.add_argument("--heads", required=True, help="heads spec YAML (see schemas/penguins/heads.yaml)")
+    run.add_argument("--schema", help="curated schema.pbtxt (default: schema.pbtxt beside the heads spec if there "
+                                      "is one; otherwise SchemaGen infers one from the data)")
+    run.add_argument("--format", choices=("csv", "tfrecord"), help="input format (default: from the file suffix)")
+    run.add_argument("--workdir", help="folder for artifacts, ML Metadata and the serving directory "
+                                       "(default: runs/<spec name>)")
+    run.add_argument("--serving-dir", help="TensorFlow Serving base folder (default: <workdir>/serving)")
+    run.add_argument("--no-cache", action="store_true", help="re-execute every component")
+    return parser
+
+
+def resolve_data(path: Path, data_format: Optional[str]):
+    """Turns `--data` into the pipeline's DataSource settings (folder, pattern, format).
+
+    Raises:
+      SpecError: if the path does not exist or holds no input file.
+    """
+    from pipeline.pipeline import DataSource  # noqa: PLC0415 - imports TFX
+
+    if not path.exists():
+        raise SpecError(f"--data: {path} does not exist")
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+        if not files:
+            raise SpecError(f"--data: folder {path} holds no files")
+        sample = files[0]
+        fmt = data_format or ("tfrecord" if sample.name.endswith(TFRECORD_SUFFIXES) else "csv")
+        pattern = "*.csv" if fmt == "csv" and all(p.suffix == ".csv" for p in files) else "*"
+        return DataSource(input_base=str(path.resolve()), pattern=pattern, format=fmt), files
+    fmt = data_format or ("tfrecord" if path.name.endswith(TFRECORD_SUFFIXES) else "csv")
+    return DataSource(input_base=str(path.resolve().parent), pattern=path.name, format=fmt), [path]
+
+
+def csv_header(path: Path) -> list[str]:
+    with open(path, newline="") as f:
+        try:
+            return next(csv.reader(f))
+        except StopIteration:
+            raise SpecError(f"{path}: the file is empty (expected a header row)") from None
+        except (csv.Error, UnicodeDecodeError) as e:
+            raise SpecError(f"{path}: not a readable CSV file: {e}") from None
+
+
+def schema_columns(path: Path) -> list[str]:
+    from google.protobuf import text_format  # noqa: PLC0415
+    from tensorflow_metadata.proto.v0 import schema_pb2  # noqa: PLC0415
+
+    try:
+        schema = text_format.Parse(path.read_text(), schema_pb2.Schema())
+    except (OSError, text_format.ParseError) as e:
+        raise SpecError(f"{path}: not a readable schema.pbtxt: {e}") from None
+    return [f.name for f in schema.feature]
+
+
+def check_inputs(spec: HeadsSpec, spec_path: Path, schema: Optional[Path], files: Sequence[Path], fmt: str) -> None:
+    """Fails before any component runs when the spec names columns the schema or the CSV files lack."""
+    if schema is not None:
+        check_columns(spec, schema_columns(schema), f"schema {schema}")
+    if fmt == "csv":
+        for f in files:
+            try:
+                check_columns(spec, csv_header(f), f"CSV file {f}")
+            except SpecError as e:
+                raise SpecError(f"{spec_path}: {e}") from None
+
+
+def run_command(args: argparse.Namespace) -> int:
+    spec_path = Path(args.heads)
+    spec = load_spec(spec_path)
+    schema = Path(args.schema) if args.schema else None
+    if schema is None and (spec_path.parent / "schema.pbtxt").exists():
+        schema = spec_path.parent / "schema.pbtxt"
+    if schema is not None and not schema.exists():
+        raise SpecError(f"--schema: {schema} does not exist")
+    data, files = resolve_data(Path(args.data), args.format)
+    check_inputs(spec, spec_path, schema, files, data.format)
+    workdir = Path(args.workdir or Path("runs") / spec.name).resolve()
+    serving_dir = Path(args.serving_dir).resolve() if args.serving_dir else workdir / "serving"
+
+    print(f"heads spec {spec_path} ({len(spec.heads)} heads: {', '.join(h.name for h in spec.heads)}), "
+          f"data {data.description}, schema {schema or 'inferred by SchemaGen'}", flush=True)
+    print(f"workdir {workdir}", flush=True)
+    started = time.monotonic()
+    from ml_metadata.metadata_store import metadata_store  # noqa: PLC0415
+
+    from pipeline import local_runner, results  # noqa: PLC0415
+    from pipeline.pipeline import create_pipeline  # noqa: PLC0415
+
+    metadata_path = workdir / "metadata.sqlite"
+    workdir.mkdir(parents=True, exist_ok=True)
+    pipeline = create_pipeline(
+        name=spec.name, root=str(workdir / "artifacts"), data=data, spec=spec,
+        schema_path=str(schema.resolve()) if schema else None, serving_dir=str(serving_dir),
+        metadata_connection_config=local_runner.metadata_config(str(metadata_path)),
+        beam_pipeline_args=local_runner.IN_PROCESS_BEAM_ARGS, enable_cache=not args.no_cache)
+    print(f"imports and pipeline construction: {time.monotonic() - started:.1f} s", flush=True)
+    try:
+        local_runner.run(pipeline)
+    except Exception as e:  # noqa: BLE001 - every failure is reported below, with its kind
+        rejected = "does not match the curated schema" in str(e)
+        print(f"\nRUN STOPPED: {_root_message(e)}", file=sys.stderr)
+        if rejected:
+            print("Nothing was transformed, trained or pushed.", file=sys.stderr)
+        return EXIT_DATA_REJECTED if rejected else EXIT_FAILED
+    store = metadata_store.MetadataStore(local_runner.metadata_config(str(metadata_path)))
+    result = results.read_run_result(store, spec)
+    print(f"\nfinished in {time.monotonic() - started:.1f} s\n")
+    print(results.format_table(result))
+    if result.pushed_path:
+        print(f"\nmodel blessed and pushed to {result.pushed_path}")
+        return EXIT_PUSHED
+    failing = [h for h in result.heads if not h.passed]
+    print("\nNOT PUSHED: the model was not blessed. Failing heads: "
+          + ", ".join(f"{h.head} ({h.metric} = {h.value}, needs {h.bound})" for h in failing), file=sys.stderr)
+    return EXIT_NOT_BLESSED
+
+
+def _root_message(error: BaseException) -> str:
+    """The innermost message of an exception chain (Beam wraps a component's error in its own)."""
+    while error.__cause__ is not None or error.__context__ is not None:
+        error = error.__cause__ or error.__context__
+    return f"{type(error).__name__}: {error}"
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return run_command(args)
+    except SpecError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    return EXIT_FAILED

@@ -1,0 +1,428 @@
+"""The heads spec: one typed, validated config object read by Transform, Trainer and Evaluator.
+
+A heads spec is a YAML file (see `schemas/penguins/heads.yaml`). `load_spec` reads and validates it once;
+the pipeline hands the validated spec to the components as a plain dict (`HeadsSpec.to_dict`) through their
+`custom_config`, and the module files rebuild the same object with `HeadsSpec.from_dict`, which validates again.
+
+This module imports neither TensorFlow nor TFX, so the command line can validate a spec in milliseconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+import yaml
+
+FEATURE_KINDS = ("numeric", "categorical")
+HEAD_KINDS = ("regression", "binary", "multiclass")
+
+# Losses each head kind accepts, with the parameters each loss takes (and their defaults).
+LOSSES: Mapping[str, Mapping[str, Mapping[str, float]]] = {
+    "regression": {"mse": {}, "mae": {}, "huber": {"delta": 1.0}, "log_cosh": {}},
+    "binary": {"binary_crossentropy": {}},
+    "multiclass": {"sparse_categorical_crossentropy": {}},
+}
+
+# Metrics each head kind accepts, and whether a larger value is better (which bound a threshold needs).
+METRICS: Mapping[str, Mapping[str, bool]] = {
+    "regression": {"mae": False, "mse": False, "rmse": False},
+    "binary": {"accuracy": True, "auc": True, "precision": True, "recall": True},
+    "multiclass": {"accuracy": True},
+}
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class SpecError(ValueError):
+    """A heads spec is malformed; the message names the file and the field."""
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Naming helpers: every transformed name in the pipeline comes from here.
+
+
+def transformed_name(feature: str) -> str:
+    """Name of a transformed model input feature."""
+    return f"{feature}_xf"
+
+
+def label_name(head: str) -> str:
+    """Name of a head's transformed label. Never equal to a raw column, so TFMA cannot confuse the two."""
+    return f"{head}__label"
+
+
+def weight_name(head: str) -> str:
+    """Name of a head's per-row weight: 0 where the head's label is missing, 1 otherwise."""
+    return f"{head}__weight"
+
+
+def predicted_class_name(head: str) -> str:
+    """Name of the serving output that holds a classification head's predicted class as a string."""
+    return f"{head}__class"
+
+
+def vocabulary_name(feature: str) -> str:
+    """Name of the TF Transform vocabulary file of a categorical feature."""
+    return f"{feature}_vocab"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The spec.
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureSpec:
+    """A model input column.
+
+    Attributes:
+      name: column name in the data.
+      kind: `numeric` (missing values are filled with the training mean, then z-scored) or `categorical`
+        (a vocabulary from the training split plus one out-of-vocabulary bucket, which also takes missing values).
+    """
+
+    name: str
+    kind: str
+
+
+@dataclasses.dataclass(frozen=True)
+class LossSpec:
+    """A head's loss: a name from `LOSSES` and its parameters."""
+
+    name: str
+    params: Mapping[str, float] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class ThresholdSpec:
+    """The bound a head's metric must meet on the eval split for the model to be blessed.
+
+    Attributes:
+      metric: one of the head's metrics.
+      lower: the metric must be at least this (metrics where larger is better).
+      upper: the metric must be at most this (metrics where smaller is better).
+    """
+
+    metric: str
+    lower: Optional[float] = None
+    upper: Optional[float] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class HeadSpec:
+    """One prediction target: one Keras output, one loss, one label and one weight in the transformed data.
+
+    Attributes:
+      name: the head's name; it names the Keras output, the serving output and TFMA's output_name.
+      label: the label column in the data.
+      kind: `regression`, `binary` or `multiclass`.
+      classes: for classification heads, the label values; for `binary` the second is the positive class.
+      loss: the head's loss.
+      loss_weight: the head's weight in the total loss.
+      metrics: metrics computed for the head (in training logs and by the Evaluator).
+      threshold: the bound the Evaluator checks before blessing the model.
+    """
+
+    name: str
+    label: str
+    kind: str
+    loss: LossSpec
+    threshold: ThresholdSpec
+    classes: tuple[str, ...] = ()
+    loss_weight: float = 1.0
+    metrics: tuple[str, ...] = ()
+
+    @property
+    def is_classification(self) -> bool:
+        return self.kind in ("binary", "multiclass")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingSpec:
+    """Trainer settings.
+
+    Attributes:
+      trunk: widths of the shared dense layers.
+      batch_size: examples per training step.
+      epochs: passes over the training split.
+      learning_rate: Adam's learning rate.
+      early_stopping_patience: stop after this many epochs without improvement of the loss on the eval split,
+        keeping the best weights; `None` trains all epochs (the eval split then stays unseen by training).
+      seed: seed for weight initialisation and shuffling.
+    """
+
+    trunk: tuple[int, ...] = (32, 16)
+    batch_size: int = 32
+    epochs: int = 50
+    learning_rate: float = 0.01
+    early_stopping_patience: Optional[int] = None
+    seed: int = 42
+
+
+@dataclasses.dataclass(frozen=True)
+class HeadsSpec:
+    """Everything the pipeline needs to know about a dataset's features, heads, slices and training."""
+
+    name: str
+    features: tuple[FeatureSpec, ...]
+    heads: tuple[HeadSpec, ...]
+    slices: tuple[tuple[str, ...], ...] = ()
+    training: TrainingSpec = TrainingSpec()
+
+    @property
+    def label_columns(self) -> tuple[str, ...]:
+        return tuple(h.label for h in self.heads)
+
+    @property
+    def raw_columns(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.features) + self.label_columns
+
+    def head(self, name: str) -> HeadSpec:
+        for h in self.heads:
+            if h.name == name:
+                return h
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as plain JSON-compatible data, in the YAML file's own layout."""
+        return {
+            "name": self.name,
+            "features": [dataclasses.asdict(f) for f in self.features],
+            "heads": [_head_to_dict(h) for h in self.heads],
+            "slices": [list(s) for s in self.slices],
+            "training": {k: (list(v) if isinstance(v, tuple) else v)
+                         for k, v in dataclasses.asdict(self.training).items()},
+        }
+
+    def fingerprint(self) -> str:
+        """A short hash of the spec's content; equal specs hash equal whatever their YAML formatting."""
+        text = json.dumps(self.to_dict(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "heads spec") -> "HeadsSpec":
+        """Builds and validates a spec from parsed YAML.
+
+        Raises:
+          SpecError: naming `source` and the offending field.
+        """
+        return _Parser(source).spec(data)
+
+
+def _head_to_dict(head: HeadSpec) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": head.name, "label": head.label, "kind": head.kind}
+    if head.classes:
+        out["classes"] = list(head.classes)
+    out["loss"] = {"name": head.loss.name, **head.loss.params}
+    out["loss_weight"] = head.loss_weight
+    out["metrics"] = list(head.metrics)
+    out["threshold"] = {k: v for k, v in dataclasses.asdict(head.threshold).items() if v is not None}
+    return out
+
+
+def load_spec(path: str | Path) -> HeadsSpec:
+    """Reads and validates a heads spec YAML file.
+
+    Raises:
+      SpecError: if the file is missing, not YAML, or any field is wrong; the message names the file and field.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise SpecError(f"{path}: cannot read heads spec: {e.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise SpecError(f"{path}: not valid YAML: {e}") from None
+    return HeadsSpec.from_dict(data, source=str(path))
+
+
+def check_columns(spec: HeadsSpec, columns: Sequence[str], source: str) -> None:
+    """Checks that every feature and label column of the spec is among `columns` (a schema's or a CSV's).
+
+    Raises:
+      SpecError: naming the spec field whose column is absent from `source`.
+    """
+    known = set(columns)
+    for i, f in enumerate(spec.features):
+        if f.name not in known:
+            raise SpecError(f"features[{i}].name: column {f.name!r} is not in {source} (columns: {sorted(known)})")
+    for i, h in enumerate(spec.heads):
+        if h.label not in known:
+            raise SpecError(f"heads[{i}].label: column {h.label!r} is not in {source} (columns: {sorted(known)})")
+
+
+class _Parser:
+    """Validating conversion from parsed YAML to `HeadsSpec`; every error names the field's path."""
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def fail(self, field: str, problem: str) -> SpecError:
+        return SpecError(f"{self.source}: {field}: {problem}")
+
+    def mapping(self, data: Any, field: str, allowed: Sequence[str], required: Sequence[str] = ()) -> dict:
+        if not isinstance(data, dict):
+            raise self.fail(field or "(top level)", f"expected a mapping, got {type(data).__name__}")
+        for key in data:
+            if key not in allowed:
+                raise self.fail(f"{field}.{key}" if field else str(key),
+                                f"unknown field (allowed: {', '.join(allowed)})")
+        for key in required:
+            if key not in data:
+                raise self.fail(f"{field}.{key}" if field else key, "required field is missing")
+        return data
+
+    def name(self, value: Any, field: str) -> str:
+        if not isinstance(value, str) or not _NAME.match(value):
+            raise self.fail(field, f"{value!r} is not a valid name (letters, digits and _, not starting with a digit)")
+        return value
+
+    def choice(self, value: Any, field: str, choices: Sequence[str]) -> str:
+        if value not in choices:
+            raise self.fail(field, f"{value!r} is not one of: {', '.join(choices)}")
+        return value
+
+    def number(self, value: Any, field: str, positive: bool = False) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(field, f"expected a number, got {value!r}")
+        if positive and value <= 0:
+            raise self.fail(field, f"must be > 0, got {value!r}")
+        return float(value)
+
+    def integer(self, value: Any, field: str, minimum: int = 1) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise self.fail(field, f"expected an integer >= {minimum}, got {value!r}")
+        return value
+
+    def sequence(self, value: Any, field: str, non_empty: bool = True) -> list:
+        if not isinstance(value, list):
+            raise self.fail(field, f"expected a list, got {type(value).__name__}")
+        if non_empty and not value:
+            raise self.fail(field, "must not be empty")
+        return value
+
+    def spec(self, data: Any) -> HeadsSpec:
+        data = self.mapping(data, "", ("name", "features", "heads", "slices", "training"),
+                            required=("name", "features", "heads"))
+        name = self.name(data["name"], "name")
+        features = tuple(self.feature(f, f"features[{i}]")
+                         for i, f in enumerate(self.sequence(data["features"], "features")))
+        heads = tuple(self.head(h, f"heads[{i}]") for i, h in enumerate(self.sequence(data["heads"], "heads")))
+        self.unique([f.name for f in features], "features", "name")
+        self.unique([h.name for h in heads], "heads", "name")
+        self.unique([h.label for h in heads], "heads", "label")
+        feature_names = {f.name for f in features}
+        for i, h in enumerate(heads):
+            if h.label in feature_names:
+                raise self.fail(f"heads[{i}].label", f"column {h.label!r} is also a feature; a label cannot be an input")
+        slices = tuple(self.slice(s, f"slices[{i}]", features)
+                       for i, s in enumerate(self.sequence(data.get("slices", []), "slices", non_empty=False)))
+        training = self.training(data.get("training", {}), "training")
+        return HeadsSpec(name=name, features=features, heads=heads, slices=slices, training=training)
+
+    def unique(self, names: Sequence[str], field: str, key: str) -> None:
+        seen: dict[str, int] = {}
+        for i, n in enumerate(names):
+            if n in seen:
+                raise self.fail(f"{field}[{i}].{key}", f"duplicate {key} {n!r} (also {field}[{seen[n]}])")
+            seen[n] = i
+
+    def feature(self, data: Any, field: str) -> FeatureSpec:
+        data = self.mapping(data, field, ("name", "kind"), required=("name", "kind"))
+        return FeatureSpec(name=self.name(data["name"], f"{field}.name"),
+                           kind=self.choice(data["kind"], f"{field}.kind", FEATURE_KINDS))
+
+    def head(self, data: Any, field: str) -> HeadSpec:
+        data = self.mapping(data, field,
+                            ("name", "label", "kind", "classes", "loss", "loss_weight", "metrics", "threshold"),
+                            required=("name", "kind", "loss", "threshold"))
+        name = self.name(data["name"], f"{field}.name")
+        label = self.name(data.get("label", name), f"{field}.label")
+        kind = self.choice(data["kind"], f"{field}.kind", HEAD_KINDS)
+        classes: tuple[str, ...] = ()
+        if kind == "regression":
+            if "classes" in data:
+                raise self.fail(f"{field}.classes", "a regression head has no classes")
+        else:
+            raw = self.sequence(data.get("classes"), f"{field}.classes") if "classes" in data else None
+            if raw is None:
+                raise self.fail(f"{field}.classes", f"required for a {kind} head")
+            classes = tuple(str(c) for c in raw)
+            if kind == "binary" and len(classes) != 2:
+                raise self.fail(f"{field}.classes", f"a binary head has exactly 2 classes, got {len(classes)}")
+            if kind == "multiclass" and len(classes) < 2:
+                raise self.fail(f"{field}.classes", "a multiclass head needs at least 2 classes")
+            if len(set(classes)) != len(classes):
+                raise self.fail(f"{field}.classes", "classes must be distinct")
+        loss = self.loss(data["loss"], f"{field}.loss", kind)
+        loss_weight = self.number(data.get("loss_weight", 1.0), f"{field}.loss_weight", positive=True)
+        metrics = tuple(self.choice(m, f"{field}.metrics[{i}]", tuple(METRICS[kind]))
+                        for i, m in enumerate(self.sequence(data.get("metrics", []), f"{field}.metrics",
+                                                            non_empty=False)))
+        threshold = self.threshold(data["threshold"], f"{field}.threshold", kind)
+        if threshold.metric not in metrics:
+            metrics = metrics + (threshold.metric,)
+        return HeadSpec(name=name, label=label, kind=kind, classes=classes, loss=loss, loss_weight=loss_weight,
+                        metrics=metrics, threshold=threshold)
+
+    def loss(self, data: Any, field: str, kind: str) -> LossSpec:
+        if isinstance(data, str):
+            data = {"name": data}
+        data = self.mapping(data, field, ("name",) + tuple(p for ps in LOSSES[kind].values() for p in ps),
+                            required=("name",))
+        name = self.choice(data["name"], f"{field}.name", tuple(LOSSES[kind]))
+        allowed = LOSSES[kind][name]
+        params = dict(allowed)
+        for key, value in data.items():
+            if key == "name":
+                continue
+            if key not in allowed:
+                raise self.fail(f"{field}.{key}", f"loss {name!r} takes no parameter {key!r}")
+            params[key] = self.number(value, f"{field}.{key}", positive=True)
+        return LossSpec(name=name, params=params)
+
+    def threshold(self, data: Any, field: str, kind: str) -> ThresholdSpec:
+        data = self.mapping(data, field, ("metric", "lower", "upper"), required=("metric",))
+        metric = self.choice(data["metric"], f"{field}.metric", tuple(METRICS[kind]))
+        higher_is_better = METRICS[kind][metric]
+        bound = "lower" if higher_is_better else "upper"
+        wrong = "upper" if higher_is_better else "lower"
+        if wrong in data:
+            raise self.fail(f"{field}.{wrong}", f"{metric} is better when {'larger' if higher_is_better else 'smaller'}"
+                                                f"; give a {bound} bound")
+        if bound not in data:
+            raise self.fail(f"{field}.{bound}", f"required: the {bound} bound on {metric}")
+        value = self.number(data[bound], f"{field}.{bound}")
+        return ThresholdSpec(metric=metric, **{bound: value})
+
+    def slice(self, data: Any, field: str, features: Sequence[FeatureSpec]) -> tuple[str, ...]:
+        columns = [data] if isinstance(data, str) else self.sequence(data, field)
+        categorical = {f.name for f in features if f.kind == "categorical"}
+        for i, c in enumerate(columns):
+            if c not in categorical:
+                raise self.fail(f"{field}[{i}]" if not isinstance(data, str) else field,
+                                f"{c!r} is not a categorical feature (slices are over categorical features)")
+        return tuple(columns)
+
+    def training(self, data: Any, field: str) -> TrainingSpec:
+        default = TrainingSpec()
+        data = self.mapping(data or {}, field, tuple(f.name for f in dataclasses.fields(TrainingSpec)))
+        trunk = tuple(self.integer(w, f"{field}.trunk[{i}]")
+                      for i, w in enumerate(self.sequence(data.get("trunk", list(default.trunk)), f"{field}.trunk")))
+        patience = data.get("early_stopping_patience", default.early_stopping_patience)
+        return TrainingSpec(
+            trunk=trunk,
+            batch_size=self.integer(data.get("batch_size", default.batch_size), f"{field}.batch_size"),
+            epochs=self.integer(data.get("epochs", default.epochs), f"{field}.epochs"),
+            learning_rate=self.number(data.get("learning_rate", default.learning_rate), f"{field}.learning_rate",
+                                      positive=True),
+            early_stopping_patience=(None if patience is None
+                                     else self.integer(patience, f"{field}.early_stopping_patience")),
+            seed=self.integer(data.get("seed", default.seed), f"{field}.seed", minimum=0),
+        )

@@ -1,0 +1,128 @@
+"""The one pipeline factory. Runners (local Beam today) only resolve settings and call `create_pipeline`."""
+
+import dataclasses
+import hashlib
+from pathlib import Path
+from typing import Optional, Sequence
+
+from tfx.components.evaluator.component import Evaluator
+from tfx.components.example_gen.csv_example_gen.component import CsvExampleGen
+from tfx.components.example_gen.import_example_gen.component import ImportExampleGen
+from tfx.components.example_validator.component import ExampleValidator
+from tfx.components.pusher.component import Pusher
+from tfx.components.schema_gen.component import SchemaGen
+from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
+from tfx.components.statistics_gen.component import StatisticsGen
+from tfx.components.trainer.component import Trainer
+from tfx.components.transform.component import Transform
+from tfx.dsl.components.common.resolver import Resolver
+from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import LatestBlessedModelStrategy
+from tfx.orchestration import pipeline as tfx_pipeline
+from tfx.proto import example_gen_pb2, pusher_pb2, transform_pb2
+from tfx.types import Channel, standard_artifacts
+
+from components.schema_gate import SchemaGate
+from pipeline.config import HeadsSpec
+from pipeline.eval_config import build_eval_config
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PREPROCESSING_FN = "components.transform_module.preprocessing_fn"
+RUN_FN = "components.trainer_module.run_fn"
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSource:
+    """Where the records are: a folder (`input_base`), a file pattern inside it, and the format (csv | tfrecord)."""
+
+    input_base: str
+    pattern: str = "*"
+    format: str = "csv"
+
+    @property
+    def description(self) -> str:
+        return str(Path(self.input_base) / self.pattern)
+
+
+def module_code_fingerprint() -> str:
+    """A hash of the code Transform and Trainer run.
+
+    The module functions are passed by import path, so TFX's cache key holds the path, not the code: without
+    this hash in their execution properties, a code change would get the old model back from the cache.
+    """
+    digest = hashlib.sha256()
+    files = sorted((PROJECT_ROOT / "components").rglob("*.py")) + [PROJECT_ROOT / "pipeline" / "config.py"]
+    for path in files:
+        digest.update(path.relative_to(PROJECT_ROOT).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def create_pipeline(*, name: str, root: str, data: DataSource, spec: HeadsSpec, schema_path: Optional[str],
+                    serving_dir: str, metadata_connection_config, beam_pipeline_args: Sequence[str],
+                    enable_cache: bool = True) -> tfx_pipeline.Pipeline:
+    """Builds the multi-head pipeline.
+
+    Args:
+      name: pipeline name (ML Metadata groups runs by it).
+      root: folder for every artifact of every run.
+      data: the input records.
+      spec: the validated heads spec.
+      schema_path: a curated `schema.pbtxt`; None infers one with SchemaGen (and so checks little).
+      serving_dir: base folder of the TensorFlow Serving model; blessed models are pushed to `<serving_dir>/<ver>`.
+      metadata_connection_config: the ML Metadata store.
+      beam_pipeline_args: Beam options of the components that run Beam jobs.
+      enable_cache: reuse outputs of executions whose inputs and properties have not changed.
+    """
+    splits = example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="all", pattern=data.pattern)])
+    example_gen_class = CsvExampleGen if data.format == "csv" else ImportExampleGen
+    example_gen = example_gen_class(input_base=data.input_base, input_config=splits)
+    statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
+    if schema_path:
+        schema_gen = ImportSchemaGen(schema_file=schema_path)
+    else:
+        schema_gen = SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=False)
+    example_validator = ExampleValidator(statistics=statistics_gen.outputs["statistics"],
+                                         schema=schema_gen.outputs["schema"])
+    schema_gate = SchemaGate(anomalies=example_validator.outputs["anomalies"], schema=schema_gen.outputs["schema"],
+                             data_source=data.description)
+
+    module_config = {"heads_spec": spec.to_dict(), "code_fingerprint": module_code_fingerprint()}
+    transform = Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_gate.outputs["validated_schema"],
+        preprocessing_fn=PREPROCESSING_FN,
+        splits_config=transform_pb2.SplitsConfig(analyze=["train"], transform=["train", "eval"]),
+        custom_config=module_config,
+    )
+    trainer = Trainer(
+        run_fn=RUN_FN,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        custom_config=module_config,
+    )
+    baseline_resolver = Resolver(
+        strategy_class=LatestBlessedModelStrategy,
+        model=Channel(type=standard_artifacts.Model),
+        model_blessing=Channel(type=standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+    evaluator = Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=baseline_resolver.outputs["model"],
+        eval_config=build_eval_config(spec),
+    )
+    pusher = Pusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=pusher_pb2.PushDestination(
+            filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=serving_dir)),
+    )
+    return tfx_pipeline.Pipeline(
+        pipeline_name=name,
+        pipeline_root=root,
+        components=[example_gen, statistics_gen, schema_gen, example_validator, schema_gate, transform, trainer,
+                    baseline_resolver, evaluator, pusher],
+        enable_cache=enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=list(beam_pipeline_args),
+    )
