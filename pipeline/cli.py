@@ -12,15 +12,13 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from pipeline.config import HeadsSpec, SpecError, check_columns, load_spec
+from pipeline.data import resolve_data
 
 EXIT_PUSHED = 0
 EXIT_FAILED = 1          # a component failed for another reason
 EXIT_BAD_CONFIG = 2      # the heads spec, schema or a setting is wrong: nothing ran
 EXIT_DATA_REJECTED = 3   # the data broke the schema: the run stopped before Transform
 EXIT_NOT_BLESSED = 4     # the model missed a threshold: nothing pushed
-
-TFRECORD_SUFFIXES = (".tfrecord", ".tfrecords", ".gz")
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipeline",
@@ -38,28 +36,6 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--serving-dir", help="TensorFlow Serving base folder (default: <workdir>/serving)")
     run.add_argument("--no-cache", action="store_true", help="re-execute every component")
     return parser
-
-
-def resolve_data(path: Path, data_format: Optional[str]):
-    """Turns `--data` into the pipeline's DataSource settings (folder, pattern, format).
-
-    Raises:
-      SpecError: if the path does not exist or holds no input file.
-    """
-    from pipeline.pipeline import DataSource  # noqa: PLC0415 - imports TFX
-
-    if not path.exists():
-        raise SpecError(f"--data: {path} does not exist")
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
-        if not files:
-            raise SpecError(f"--data: folder {path} holds no files")
-        sample = files[0]
-        fmt = data_format or ("tfrecord" if sample.name.endswith(TFRECORD_SUFFIXES) else "csv")
-        pattern = "*.csv" if fmt == "csv" and all(p.suffix == ".csv" for p in files) else "*"
-        return DataSource(input_base=str(path.resolve()), pattern=pattern, format=fmt), files
-    fmt = data_format or ("tfrecord" if path.name.endswith(TFRECORD_SUFFIXES) else "csv")
-    return DataSource(input_base=str(path.resolve().parent), pattern=path.name, format=fmt), [path]
 
 
 def csv_header(path: Path) -> list[str]:
@@ -96,6 +72,7 @@ def check_inputs(spec: HeadsSpec, spec_path: Path, schema: Optional[Path], files
 
 
 def run_command(args: argparse.Namespace) -> int:
+    started = time.monotonic()
     spec_path = Path(args.heads)
     spec = load_spec(spec_path)
     schema = Path(args.schema) if args.schema else None
@@ -111,7 +88,6 @@ def run_command(args: argparse.Namespace) -> int:
     print(f"heads spec {spec_path} ({len(spec.heads)} heads: {', '.join(h.name for h in spec.heads)}), "
           f"data {data.description}, schema {schema or 'inferred by SchemaGen'}", flush=True)
     print(f"workdir {workdir}", flush=True)
-    started = time.monotonic()
     from ml_metadata.metadata_store import metadata_store  # noqa: PLC0415
 
     from pipeline import local_runner, results  # noqa: PLC0415

@@ -39,7 +39,7 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class SpecError(ValueError):
-    """A heads spec is malformed; the message names the file and the field."""
+    """A heads spec or a setting is wrong; the message names the file or flag, and the field."""
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -395,7 +395,7 @@ class _Parser:
         wrong = "upper" if higher_is_better else "lower"
         if wrong in data:
             raise self.fail(f"{field}.{wrong}", f"{metric} is better when {'larger' if higher_is_better else 'smaller'}"
-                                                f"; give a {bound} bound")
+                                                f"; give {'a lower' if higher_is_better else 'an upper'} bound")
         if bound not in data:
             raise self.fail(f"{field}.{bound}", f"required: the {bound} bound on {metric}")
         value = self.number(data[bound], f"{field}.{bound}")

@@ -1,6 +1,5 @@
 """The one pipeline factory. Runners (local Beam today) only resolve settings and call `create_pipeline`."""
 
-import dataclasses
 import hashlib
 from pathlib import Path
 from typing import Optional, Sequence
@@ -23,24 +22,12 @@ from tfx.types import Channel, standard_artifacts
 
 from components.schema_gate import SchemaGate
 from pipeline.config import HeadsSpec
+from pipeline.data import DataSource
 from pipeline.eval_config import build_eval_config
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PREPROCESSING_FN = "components.transform_module.preprocessing_fn"
 RUN_FN = "components.trainer_module.run_fn"
-
-
-@dataclasses.dataclass(frozen=True)
-class DataSource:
-    """Where the records are: a folder (`input_base`), a file pattern inside it, and the format (csv | tfrecord)."""
-
-    input_base: str
-    pattern: str = "*"
-    format: str = "csv"
-
-    @property
-    def description(self) -> str:
-        return str(Path(self.input_base) / self.pattern)
 
 
 def module_code_fingerprint() -> str:

@@ -64,7 +64,7 @@ def _candidate_metrics(evaluation_uri: str) -> dict[tuple[str, str], float]:
             continue
         for kv in metrics.metric_keys_and_values:
             key = kv.key
-            if key.HasField("is_diff") and key.is_diff or key.model_name not in ("", "candidate"):
+            if key.is_diff or key.model_name not in ("", "candidate"):
                 continue
             if kv.value.HasField("double_value"):
                 values[(key.output_name, key.name)] = kv.value.double_value.value

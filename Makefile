@@ -1,0 +1,41 @@
+# Two commands do everything on a fresh machine: `make demo` (the pipeline on the bundled penguins data)
+# and `make test`. Both first build .venv from the lock with uv.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+UV_VERSION := 0.13.9
+# TFX 1.16 needs Python 3.10; prefer pyenv's interpreter, else whatever python3.10 is on PATH.
+PYTHON310 ?= $(or $(lastword $(sort $(wildcard $(or $(PYENV_ROOT),$(HOME)/.pyenv)/versions/3.10.*/bin/python3.10))),python3.10)
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+
+# tf_keras (Keras 2) in every process, set before TensorFlow is imported: see README "Keras".
+export TF_USE_LEGACY_KERAS := 1
+export PYTHONPATH := $(CURDIR)
+export PYTHONWARNINGS := ignore::FutureWarning
+
+.PHONY: demo test test-fast lock venv clean
+
+venv: $(VENV)/.installed
+
+$(UV):
+	python3 -m pip install --quiet --user "uv==$(UV_VERSION)" || python3 -m pip install --quiet "uv==$(UV_VERSION)"
+
+$(VENV)/.installed: requirements.lock | $(UV)
+	$(UV) venv --allow-existing --python "$(PYTHON310)" $(VENV)
+	$(UV) pip sync --python $(PY) requirements.lock
+	touch $@
+
+lock: | $(UV)
+	$(UV) pip compile --python "$(PYTHON310)" --python-version 3.10 requirements.in -o requirements.lock
+
+demo: venv
+	$(PY) -m pipeline run --data data/penguins/penguins.csv --heads schemas/penguins/heads.yaml --workdir runs/penguins
+
+test: venv
+	$(PY) -m pytest tests
+
+test-fast: venv
+	$(PY) -m pytest tests -m "not slow"
+
+clean:
+	rm -rf runs .pytest_cache

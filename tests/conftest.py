@@ -1,0 +1,37 @@
+"""Shared fixtures. Every test process uses tf_keras: the variable must be set before TensorFlow is imported."""
+
+import os
+
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from pipeline.config import HeadsSpec, load_spec  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+PENGUINS_CSV = ROOT / "data" / "penguins" / "penguins.csv"
+PENGUINS_HEADS = ROOT / "schemas" / "penguins" / "heads.yaml"
+
+
+@pytest.fixture(scope="session")
+def penguins_spec() -> HeadsSpec:
+    return load_spec(PENGUINS_HEADS)
+
+
+def run_cli(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """Runs `python -m pipeline ARGS` as a user would, in a fresh process, from the project root."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def penguins_run(tmp_path_factory):
+    """One real pipeline run on the bundled penguins data, shared by the end-to-end assertions."""
+    workdir = tmp_path_factory.mktemp("penguins_run")
+    result = run_cli("run", "--data", str(PENGUINS_CSV), "--heads", str(PENGUINS_HEADS), "--workdir", str(workdir))
+    return workdir, result

@@ -1,0 +1,135 @@
+"""The heads spec: the bundled spec loads, and every kind of mistake fails naming its field."""
+
+import copy
+
+import pytest
+import yaml
+
+from pipeline.config import (HeadsSpec, SpecError, check_columns, label_name, load_spec, transformed_name,
+                             weight_name)
+
+from conftest import PENGUINS_HEADS
+
+
+def test_penguins_spec_loads_with_three_heads(penguins_spec):
+    assert [h.name for h in penguins_spec.heads] == ["species", "sex", "body_mass_g"]
+    assert [h.kind for h in penguins_spec.heads] == ["multiclass", "binary", "regression"]
+    assert penguins_spec.head("sex").classes == ("female", "male")
+    assert penguins_spec.head("body_mass_g").loss.params == {"delta": 1.0}
+    assert penguins_spec.slices == (("island",),)
+
+
+def test_spec_round_trips_through_plain_data(penguins_spec):
+    # The components rebuild the spec from this dict (their custom_config); it must come back identical.
+    assert HeadsSpec.from_dict(penguins_spec.to_dict()) == penguins_spec
+    assert HeadsSpec.from_dict(penguins_spec.to_dict()).fingerprint() == penguins_spec.fingerprint()
+
+
+def test_transformed_names_never_shadow_raw_columns(penguins_spec):
+    names = {label_name(h.name) for h in penguins_spec.heads} | {weight_name(h.name) for h in penguins_spec.heads}
+    names |= {transformed_name(f.name) for f in penguins_spec.features}
+    assert not names & set(penguins_spec.raw_columns)
+
+
+def _raw():
+    return yaml.safe_load(PENGUINS_HEADS.read_text())
+
+
+def _expect_error(data, field: str, words: str):
+    with pytest.raises(SpecError) as info:
+        HeadsSpec.from_dict(data, source="test.yaml")
+    message = str(info.value)
+    assert message.startswith("test.yaml: "), message
+    assert field in message, message
+    assert words in message, message
+
+
+def test_unknown_loss_names_the_field():
+    data = _raw()
+    data["heads"][0]["loss"] = "hinge"
+    _expect_error(data, "heads[0].loss.name", "'hinge' is not one of")
+
+
+def test_loss_parameter_of_another_loss_is_rejected():
+    data = _raw()
+    data["heads"][2]["loss"] = {"name": "mse", "delta": 2.0}
+    _expect_error(data, "heads[2].loss.delta", "takes no parameter")
+
+
+def test_duplicate_head_name_names_both_places():
+    data = _raw()
+    data["heads"][1]["name"] = "species"
+    _expect_error(data, "heads[1].name", "duplicate name 'species' (also heads[0])")
+
+
+def test_wrong_kind_names_the_field():
+    data = _raw()
+    data["heads"][0]["kind"] = "ordinal"
+    _expect_error(data, "heads[0].kind", "'ordinal' is not one of")
+
+
+def test_unknown_field_is_rejected():
+    data = _raw()
+    data["heads"][0]["lossweight"] = 2
+    _expect_error(data, "heads[0].lossweight", "unknown field")
+
+
+def test_binary_head_needs_two_classes():
+    data = _raw()
+    data["heads"][1]["classes"] = ["female", "male", "unknown"]
+    _expect_error(data, "heads[1].classes", "exactly 2 classes")
+
+
+def test_threshold_bound_must_match_the_metric_direction():
+    data = _raw()
+    data["heads"][2]["threshold"] = {"metric": "mae", "lower": 100}
+    _expect_error(data, "heads[2].threshold.lower", "give an upper bound")
+
+
+def test_every_head_needs_a_threshold():
+    data = _raw()
+    del data["heads"][0]["threshold"]
+    _expect_error(data, "heads[0].threshold", "required field is missing")
+
+
+def test_label_cannot_also_be_a_feature():
+    data = _raw()
+    data["features"].append({"name": "sex", "kind": "categorical"})
+    _expect_error(data, "heads[1].label", "also a feature")
+
+
+def test_slice_must_be_a_categorical_feature():
+    data = _raw()
+    data["slices"] = [["bill_length_mm"]]
+    _expect_error(data, "slices[0][0]", "not a categorical feature")
+
+
+def test_training_settings_are_checked():
+    data = _raw()
+    data["training"]["epochs"] = 0
+    _expect_error(data, "training.epochs", "integer >= 1")
+
+
+def test_label_column_absent_from_the_schema_names_the_field(penguins_spec):
+    columns = [c for c in penguins_spec.raw_columns if c != "sex"]
+    with pytest.raises(SpecError, match=r"heads\[1\]\.label: column 'sex' is not in schema.pbtxt"):
+        check_columns(penguins_spec, columns, "schema.pbtxt")
+
+
+def test_load_spec_names_the_file_when_yaml_is_broken(tmp_path):
+    bad = tmp_path / "heads.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(SpecError, match=f"{bad}: not valid YAML"):
+        load_spec(bad)
+
+
+def test_load_spec_names_a_missing_file(tmp_path):
+    with pytest.raises(SpecError, match="cannot read heads spec"):
+        load_spec(tmp_path / "absent.yaml")
+
+
+def test_spec_is_not_mutated_by_from_dict():
+    data = _raw()
+    before = copy.deepcopy(data)
+    HeadsSpec.from_dict(data)
+    assert data == before

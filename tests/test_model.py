@@ -1,0 +1,131 @@
+"""The model builders `run_fn` uses, on tiny hand-made tensors."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras
+
+from components.losses import StandardizedRegressionLoss, build_loss
+from components.model import LabelStats, build_model, label_stats
+from pipeline.config import transformed_name
+
+VOCAB_SIZES = {"island": 4}
+STATS = {"body_mass_g": LabelStats(mean=4200.0, std=800.0)}
+
+
+def batch(n=8, seed=0):
+    rng = np.random.default_rng(seed)
+    features = {transformed_name(f): tf.constant(rng.normal(size=n), tf.float32)
+                for f in ("bill_length_mm", "bill_depth_mm", "flipper_length_mm", "year")}
+    features[transformed_name("island")] = tf.constant(rng.integers(0, 4, size=n), tf.int64)
+    labels = {"species": tf.constant(rng.integers(0, 3, size=n), tf.int64),
+              "sex": tf.constant(rng.integers(0, 2, size=n), tf.float32),
+              "body_mass_g": tf.constant(rng.normal(4200, 800, size=n), tf.float32)}
+    weights = {h: tf.ones([n]) for h in labels}
+    return features, labels, weights
+
+
+@pytest.fixture
+def model(penguins_spec):
+    return build_model(penguins_spec, VOCAB_SIZES, STATS)
+
+
+def test_model_runs_on_tf_keras(model):
+    # tf_keras everywhere: TFT's layer and TFMA 0.47 are tf_keras; so must tf.keras be in this process.
+    assert isinstance(model, tf_keras.Model)
+    assert tf.keras.Model is tf_keras.Model
+
+
+def test_one_named_output_per_head(model, penguins_spec):
+    outputs = model(batch()[0])
+    assert set(outputs) == {h.name for h in penguins_spec.heads}
+    assert outputs["species"].shape == (8, 3)
+    np.testing.assert_allclose(tf.reduce_sum(outputs["species"], axis=1), 1.0, rtol=1e-5)
+    assert outputs["sex"].shape == (8, 1)
+    assert np.all((outputs["sex"].numpy() > 0) & (outputs["sex"].numpy() < 1))
+    # A fresh regression head predicts near its label's mean, in the label's units.
+    assert np.abs(outputs["body_mass_g"].numpy() - 4200).max() < 4 * 800
+
+
+def test_each_head_gets_the_loss_the_spec_names(model, penguins_spec):
+    assert isinstance(model.loss["species"], tf_keras.losses.SparseCategoricalCrossentropy)
+    assert isinstance(model.loss["sex"], tf_keras.losses.BinaryCrossentropy)
+    mass_loss = model.loss["body_mass_g"]
+    assert isinstance(mass_loss, StandardizedRegressionLoss)
+    assert (mass_loss.kind, mass_loss.delta, mass_loss.scale) == ("huber", 1.0, 800.0)
+
+
+def head_losses_and_gradients(model, features, labels, weights):
+    with tf.GradientTape() as tape:
+        outputs = model(features, training=True)
+        # As Keras's compiled loss does: a rank-1 label meets a [batch, 1] output as [batch, 1].
+        shaped = {h: tf.reshape(y, [-1, 1]) if outputs[h].shape[-1] == 1 else y for h, y in labels.items()}
+        losses = {h: model.loss[h](shaped[h], outputs[h], sample_weight=weights[h]) for h in labels}
+        total = tf.add_n(list(losses.values()))
+    variables = model.trainable_variables
+    grads = dict(zip([v.name for v in variables], tape.gradient(total, variables)))
+    return {h: float(v) for h, v in losses.items()}, grads
+
+
+def test_rows_without_a_label_add_no_loss_and_no_gradient_to_that_head(model):
+    features, labels, weights = batch()
+    weights["sex"] = tf.zeros([8])   # no row of this batch has a sex label
+    losses, grads = head_losses_and_gradients(model, features, labels, weights)
+    assert losses["sex"] == 0.0
+    assert np.all(grads["sex/kernel:0"].numpy() == 0) and np.all(grads["sex/bias:0"].numpy() == 0)
+    # ... while the same rows still train the trunk and the other heads.
+    assert np.abs(grads["species/kernel:0"].numpy()).sum() > 0
+    assert np.abs(grads["body_mass_g_standardized/kernel:0"].numpy()).sum() > 0
+    assert np.abs(grads["trunk_0/kernel:0"].numpy()).sum() > 0
+
+    # Whatever the masked labels hold, nothing changes.
+    flipped = dict(labels, sex=1.0 - labels["sex"])
+    assert head_losses_and_gradients(model, features, flipped, weights)[0] == losses
+
+
+def test_fit_leaves_a_fully_masked_head_untouched_and_trains_the_rest(model):
+    features, labels, weights = batch(n=32)
+    weights["sex"] = tf.zeros([32])
+    before = {v.name: v.numpy().copy() for v in model.trainable_variables}
+    model.fit(tf.data.Dataset.from_tensors((features, labels, weights)), epochs=3, verbose=0)
+    after = {v.name: v.numpy() for v in model.trainable_variables}
+    np.testing.assert_array_equal(before["sex/kernel:0"], after["sex/kernel:0"])
+    assert not np.array_equal(before["species/kernel:0"], after["species/kernel:0"])
+    assert not np.array_equal(before["trunk_0/kernel:0"], after["trunk_0/kernel:0"])
+
+
+def test_partly_masked_rows_count_for_nothing(model):
+    features, labels, weights = batch()
+    weights["body_mass_g"] = tf.constant([1, 1, 1, 1, 0, 0, 0, 0], tf.float32)
+    losses, _ = head_losses_and_gradients(model, features, labels, weights)
+    garbage = dict(labels, body_mass_g=tf.concat([labels["body_mass_g"][:4], tf.fill([4], 1e6)], 0))
+    assert head_losses_and_gradients(model, features, garbage, weights)[0]["body_mass_g"] == pytest.approx(
+        losses["body_mass_g"])
+
+
+@pytest.mark.parametrize("kind,reference", [
+    ("mse", lambda e: e ** 2),
+    ("mae", np.abs),
+    ("huber", lambda e: np.where(np.abs(e) <= 1.0, 0.5 * e ** 2, np.abs(e) - 0.5)),
+    ("log_cosh", lambda e: np.log(np.cosh(e))),
+])
+def test_standardized_regression_loss_against_numpy(kind, reference):
+    y_true = np.array([100.0, 200.0, 300.0, 400.0], np.float32)
+    y_pred = np.array([110.0, 150.0, 300.0, 700.0], np.float32)
+    loss = StandardizedRegressionLoss(kind=kind, scale=50.0)
+    expected = reference((y_pred - y_true) / 50.0).mean()
+    assert float(loss(y_true, y_pred)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_build_loss_round_trips_through_keras_serialization(penguins_spec):
+    loss = build_loss(penguins_spec.head("body_mass_g"), label_scale=800.0)
+    again = tf_keras.losses.deserialize(tf_keras.losses.serialize(loss))
+    assert isinstance(again, StandardizedRegressionLoss)
+    assert (again.kind, again.scale, again.delta) == ("huber", 800.0, 1.0)
+
+
+def test_label_stats_ignore_masked_rows():
+    stats = label_stats(np.array([1.0, 3.0, 1000.0]), np.array([1.0, 1.0, 0.0]))
+    assert stats == LabelStats(mean=2.0, std=1.0)
+    with pytest.raises(ValueError, match="no training row"):
+        label_stats(np.array([1.0]), np.array([0.0]))
