@@ -6,7 +6,8 @@ PY := $(VENV)/bin/python
 UV_VERSION := 0.13.9
 # TFX 1.16 needs Python 3.10; prefer pyenv's interpreter, else whatever python3.10 is on PATH.
 PYTHON310 ?= $(or $(lastword $(sort $(wildcard $(or $(PYENV_ROOT),$(HOME)/.pyenv)/versions/3.10.*/bin/python3.10))),python3.10)
-UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+# uv from PATH, or installed into .tools/ on first use (pip from the registry; no other download).
+UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 
 # tf_keras (Keras 2) in every process, set before TensorFlow is imported: see README "Keras".
 export TF_USE_LEGACY_KERAS := 1
@@ -17,15 +18,15 @@ export PYTHONWARNINGS := ignore::FutureWarning
 
 venv: $(VENV)/.installed
 
-$(UV):
-	python3 -m pip install --quiet --user "uv==$(UV_VERSION)" || python3 -m pip install --quiet "uv==$(UV_VERSION)"
+.tools/bin/uv:
+	python3 -m pip install --quiet --target .tools "uv==$(UV_VERSION)"
 
-$(VENV)/.installed: requirements.lock | $(UV)
+$(VENV)/.installed: requirements.lock | $(filter .tools/bin/uv,$(UV))
 	$(UV) venv --allow-existing --python "$(PYTHON310)" $(VENV)
 	$(UV) pip sync --python $(PY) requirements.lock
 	touch $@
 
-lock: | $(UV)
+lock: | $(filter .tools/bin/uv,$(UV))
 	$(UV) pip compile --python "$(PYTHON310)" --python-version 3.10 requirements.in -o requirements.lock
 
 demo: venv
@@ -38,4 +39,4 @@ test-fast: venv
 	$(PY) -m pytest tests -m "not slow"
 
 clean:
-	rm -rf runs .pytest_cache
+	rm -rf runs .pytest_cache .tools

@@ -35,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
                                        "(default: runs/<spec name>)")
     run.add_argument("--serving-dir", help="TensorFlow Serving base folder (default: <workdir>/serving)")
     run.add_argument("--no-cache", action="store_true", help="re-execute every component")
+    run.add_argument("--beam-arg", action="append", dest="beam_args", metavar="ARG",
+                     help="a Beam option for the components' Beam jobs, repeatable (default: in-process, "
+                          "--runner=DirectRunner --direct_running_mode=in_memory --direct_num_workers=1)")
     return parser
 
 
@@ -99,7 +102,7 @@ def run_command(args: argparse.Namespace) -> int:
         name=spec.name, root=str(workdir / "artifacts"), data=data, spec=spec,
         schema_path=str(schema.resolve()) if schema else None, serving_dir=str(serving_dir),
         metadata_connection_config=local_runner.metadata_config(str(metadata_path)),
-        beam_pipeline_args=local_runner.IN_PROCESS_BEAM_ARGS, enable_cache=not args.no_cache)
+        beam_pipeline_args=args.beam_args or local_runner.IN_PROCESS_BEAM_ARGS, enable_cache=not args.no_cache)
     print(f"imports and pipeline construction: {time.monotonic() - started:.1f} s", flush=True)
     try:
         local_runner.run(pipeline)
