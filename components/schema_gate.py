@@ -8,13 +8,14 @@ Transform reads its schema from the gate, which makes the order a data dependenc
 import os
 import shutil
 
-from tensorflow_metadata.proto.v0 import anomalies_pb2
+from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils
-from tfx.types.standard_artifacts import ExampleAnomalies, Schema
+from tfx.types.standard_artifacts import ExampleAnomalies, ExampleStatistics, Schema
 
 _ANOMALIES_FILE = "SchemaDiff.pb"
+_STATISTICS_FILE = "FeatureStats.pb"
 _SCHEMA_FILE = "schema.pbtxt"
 
 
@@ -36,6 +37,42 @@ def describe_anomalies(anomalies_by_split: dict[str, anomalies_pb2.Anomalies]) -
     return lines
 
 
+def _total_values(feature: statistics_pb2.FeatureNameStatistics) -> int:
+    for kind in ("num_stats", "string_stats", "bytes_stats", "struct_stats"):
+        if feature.HasField(kind):
+            return getattr(feature, kind).common_stats.tot_num_values
+    return 0
+
+
+def describe_empty_labels(stats_by_split: dict[str, statistics_pb2.DatasetFeatureStatisticsList],
+                          label_columns: list[str]) -> list[str]:
+    """One line per label column that has no value at all in a split.
+
+    The schema cannot say this: an empty CSV cell is a present feature with no value, so `presence` holds
+    whether or not a single label was given. A head whose label is empty everywhere can neither train nor be
+    judged, and every row of it would be masked, silently.
+    """
+    lines = []
+    for split, stats_list in sorted(stats_by_split.items()):
+        totals = {}
+        for dataset in stats_list.datasets:
+            for feature in dataset.features:
+                name = feature.path.step[0] if feature.path.step else feature.name
+                totals[name] = totals.get(name, 0) + _total_values(feature)
+        for column in label_columns:
+            if totals.get(column, 0) == 0:
+                lines.append(f"column {column!r} ({split} split): label column has no value in any row")
+    return lines
+
+
+def read_statistics(uri: str, split_names: str) -> dict[str, statistics_pb2.DatasetFeatureStatisticsList]:
+    result = {}
+    for split in artifact_utils.decode_split_names(split_names):
+        with open(os.path.join(uri, f"Split-{split}", _STATISTICS_FILE), "rb") as f:
+            result[split] = statistics_pb2.DatasetFeatureStatisticsList.FromString(f.read())
+    return result
+
+
 def read_anomalies(uri: str, split_names: str) -> dict[str, anomalies_pb2.Anomalies]:
     result = {}
     for split in artifact_utils.decode_split_names(split_names):
@@ -45,10 +82,14 @@ def read_anomalies(uri: str, split_names: str) -> dict[str, anomalies_pb2.Anomal
 
 
 @component
-def SchemaGate(anomalies: InputArtifact[ExampleAnomalies], schema: InputArtifact[Schema],
-               validated_schema: OutputArtifact[Schema], data_source: Parameter[str] = "the input data") -> None:
-    """Fails when ExampleValidator found anomalies; otherwise passes `schema` on as `validated_schema`."""
+def SchemaGate(anomalies: InputArtifact[ExampleAnomalies], statistics: InputArtifact[ExampleStatistics],
+               schema: InputArtifact[Schema], validated_schema: OutputArtifact[Schema],
+               label_columns: Parameter[str] = "", data_source: Parameter[str] = "the input data") -> None:
+    """Fails when ExampleValidator found anomalies, or a label column (comma-separated `label_columns`) has no
+    value in a split; otherwise passes `schema` on as `validated_schema`."""
     lines = describe_anomalies(read_anomalies(anomalies.uri, anomalies.split_names))
+    lines += describe_empty_labels(read_statistics(statistics.uri, statistics.split_names),
+                                   [c for c in label_columns.split(",") if c])
     if lines:
         raise SchemaAnomaliesError(
             f"{data_source} does not match the curated schema; the run stops before Transform:\n  "

@@ -23,7 +23,7 @@ def _dataset(fn_args, files, tf_transform_output, batch_size: int, shuffle: bool
 
 def run_fn(fn_args) -> None:
     """Called by the Trainer; `fn_args.custom_config['heads_spec']` is the validated heads spec as a dict."""
-    spec = HeadsSpec.from_dict(fn_args.custom_config["heads_spec"])
+    spec = HeadsSpec.from_dict(fn_args.custom_config["heads_spec"], partial=True)
     training = spec.training
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
 

@@ -8,4 +8,4 @@ from pipeline.config import HeadsSpec
 
 def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]) -> dict:
     """Called by Transform; `custom_config['heads_spec']` is the validated heads spec as a dict."""
-    return build_transformed_features(inputs, HeadsSpec.from_dict(custom_config["heads_spec"]))
+    return build_transformed_features(inputs, HeadsSpec.from_dict(custom_config["heads_spec"], partial=True))

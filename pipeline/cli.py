@@ -5,14 +5,14 @@ once; TensorFlow and TFX load when a run starts.
 """
 
 import argparse
-import csv
 import sys
 import time
 from pathlib import Path
 from typing import Optional, Sequence
 
-from pipeline.config import HeadsSpec, SpecError, check_columns, load_spec
+from pipeline.config import SpecError, check_columns, load_spec
 from pipeline.data import resolve_data
+from pipeline.preflight import DataError, check_csv_files
 
 EXIT_PUSHED = 0
 EXIT_FAILED = 1          # a component failed for another reason
@@ -41,16 +41,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def csv_header(path: Path) -> list[str]:
-    with open(path, newline="") as f:
-        try:
-            return next(csv.reader(f))
-        except StopIteration:
-            raise SpecError(f"{path}: the file is empty (expected a header row)") from None
-        except (csv.Error, UnicodeDecodeError) as e:
-            raise SpecError(f"{path}: not a readable CSV file: {e}") from None
-
-
 def schema_columns(path: Path) -> list[str]:
     from google.protobuf import text_format  # noqa: PLC0415
     from tensorflow_metadata.proto.v0 import schema_pb2  # noqa: PLC0415
@@ -62,16 +52,6 @@ def schema_columns(path: Path) -> list[str]:
     return [f.name for f in schema.feature]
 
 
-def check_inputs(spec: HeadsSpec, spec_path: Path, schema: Optional[Path], files: Sequence[Path], fmt: str) -> None:
-    """Fails before any component runs when the spec names columns the schema or the CSV files lack."""
-    if schema is not None:
-        check_columns(spec, schema_columns(schema), f"schema {schema}")
-    if fmt == "csv":
-        for f in files:
-            try:
-                check_columns(spec, csv_header(f), f"CSV file {f}")
-            except SpecError as e:
-                raise SpecError(f"{spec_path}: {e}") from None
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -83,8 +63,11 @@ def run_command(args: argparse.Namespace) -> int:
         schema = spec_path.parent / "schema.pbtxt"
     if schema is not None and not schema.exists():
         raise SpecError(f"--schema: {schema} does not exist")
+    if schema is not None:
+        check_columns(spec, schema_columns(schema), f"schema {schema}")
     data, files = resolve_data(Path(args.data), args.format)
-    check_inputs(spec, spec_path, schema, files, data.format)
+    if data.format == "csv":
+        check_csv_files(files, spec)
     workdir = Path(args.workdir or Path("runs") / spec.name).resolve()
     serving_dir = Path(args.serving_dir).resolve() if args.serving_dir else workdir / "serving"
 
@@ -119,6 +102,9 @@ def run_command(args: argparse.Namespace) -> int:
     if result.pushed_path:
         print(f"\nmodel blessed and pushed to {result.pushed_path}")
         return EXIT_PUSHED
+    if result.already_serving:
+        print(f"\nnothing new to push: this model is already serving as {result.already_serving}")
+        return EXIT_PUSHED
     failing = [h for h in result.heads if not h.passed]
     print("\nNOT PUSHED: the model was not blessed. Failing heads: "
           + ", ".join(f"{h.head} ({h.metric} = {h.value}, needs {h.bound})" for h in failing), file=sys.stderr)
@@ -140,4 +126,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except SpecError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_CONFIG
+    except DataError as e:
+        print(f"RUN STOPPED before any component: {e}\nNothing was transformed, trained or pushed.", file=sys.stderr)
+        return EXIT_DATA_REJECTED
     return EXIT_FAILED

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
@@ -19,21 +20,44 @@ from typing import Any, Mapping, Optional, Sequence
 import yaml
 
 FEATURE_KINDS = ("numeric", "categorical")
-HEAD_KINDS = ("regression", "binary", "multiclass")
+HEAD_KINDS = ("regression", "binary", "multiclass", "angle")
+
+# Every regression loss can add an L1 pull toward a target value (in the label's units); weight 0 turns it off.
+_PULL = {"pull_weight": 0.0, "pull_target": 0.0}
 
 # Losses each head kind accepts, with the parameters each loss takes (and their defaults).
-LOSSES: Mapping[str, Mapping[str, Mapping[str, float]]] = {
-    "regression": {"mse": {}, "mae": {}, "huber": {"delta": 1.0}, "log_cosh": {}},
-    "binary": {"binary_crossentropy": {}},
-    "multiclass": {"sparse_categorical_crossentropy": {}},
+LOSSES: Mapping[str, Mapping[str, Mapping[str, Any]]] = {
+    "regression": {"mse": dict(_PULL), "mae": dict(_PULL), "huber": {"delta": 1.0, **_PULL},
+                   "log_cosh": dict(_PULL)},
+    "binary": {"binary_crossentropy": {"pos_weight": 1.0}, "focal": {"gamma": 2.0, "alpha": 0.25}},
+    # `class_weights` maps class names to weights (unnamed classes weigh 1); `subset_crossentropy` weighs the
+    # head's `class_subset` `subset_weight` times more than the other classes.
+    "multiclass": {"sparse_categorical_crossentropy": {"label_smoothing": 0.0, "class_weights": {}},
+                   "subset_crossentropy": {"label_smoothing": 0.0, "subset_weight": 2.0}},
+    # Angles in radians: 1 - cos(y - y_pred), so angles 2*pi apart are equal.
+    "angle": {"cosine": {}},
+}
+
+# What each loss parameter accepts: (smallest, largest, whether the smallest itself is allowed).
+_PARAM_RANGES: Mapping[str, tuple[float, float, bool]] = {
+    "delta": (0.0, math.inf, False), "pull_weight": (0.0, math.inf, True),
+    "pull_target": (-math.inf, math.inf, True), "pos_weight": (0.0, math.inf, False),
+    "gamma": (0.0, math.inf, True), "alpha": (0.0, 1.0, False), "label_smoothing": (0.0, 1.0, True),
+    "subset_weight": (0.0, math.inf, False),
 }
 
 # Metrics each head kind accepts, and whether a larger value is better (which bound a threshold needs).
 METRICS: Mapping[str, Mapping[str, bool]] = {
     "regression": {"mae": False, "mse": False, "rmse": False},
     "binary": {"accuracy": True, "auc": True, "precision": True, "recall": True},
-    "multiclass": {"accuracy": True},
+    # subset_accuracy: accuracy over the rows whose true class is in the head's `class_subset`.
+    "multiclass": {"accuracy": True, "subset_accuracy": True},
+    # Mean absolute angular error in degrees, the shorter way round the circle.
+    "angle": {"angular_error_deg": False},
 }
+
+# How the heads' losses add up to the training loss (see `LossWeighting` in components/model.py).
+LOSS_WEIGHTINGS = ("fixed", "uncertainty", "dwa")
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -94,7 +118,7 @@ class LossSpec:
     """A head's loss: a name from `LOSSES` and its parameters."""
 
     name: str
-    params: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,8 +143,9 @@ class HeadSpec:
     Attributes:
       name: the head's name; it names the Keras output, the serving output and TFMA's output_name.
       label: the label column in the data.
-      kind: `regression`, `binary` or `multiclass`.
+      kind: `regression`, `binary`, `multiclass` or `angle` (radians; 0 and 2*pi are the same angle).
       classes: for classification heads, the label values; for `binary` the second is the positive class.
+      class_subset: (multiclass) classes that `subset_crossentropy` weighs more and `subset_accuracy` scores.
       loss: the head's loss.
       loss_weight: the head's weight in the total loss.
       metrics: metrics computed for the head (in training logs and by the Evaluator).
@@ -130,11 +155,12 @@ class HeadSpec:
     name: str
     label: str
     kind: str
-    loss: LossSpec
-    threshold: ThresholdSpec
+    loss: Optional[LossSpec]            # None only in a component view that does not train
+    threshold: Optional[ThresholdSpec]  # None only in a component view that does not evaluate
     classes: tuple[str, ...] = ()
     loss_weight: float = 1.0
     metrics: tuple[str, ...] = ()
+    class_subset: tuple[str, ...] = ()
 
     @property
     def is_classification(self) -> bool:
@@ -153,6 +179,10 @@ class TrainingSpec:
       early_stopping_patience: stop after this many epochs without improvement of the loss on the eval split,
         keeping the best weights; `None` trains all epochs (the eval split then stays unseen by training).
       seed: seed for weight initialisation and shuffling.
+      loss_weighting: how the heads' losses add up: `fixed` (each head's `loss_weight`), `uncertainty`
+        (Kendall, Gal and Cipolla 2018: a learned log-variance per head), or `dwa` (dynamic weight average,
+        Liu, Johns and Davison 2019: weights from the ratio of each head's last two epoch losses).
+      dwa_temperature: the temperature of `dwa`'s softmax; larger spreads the weights less.
     """
 
     trunk: tuple[int, ...] = (32, 16)
@@ -161,6 +191,8 @@ class TrainingSpec:
     learning_rate: float = 0.01
     early_stopping_patience: Optional[int] = None
     seed: int = 42
+    loss_weighting: str = "fixed"
+    dwa_temperature: float = 2.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -203,24 +235,56 @@ class HeadsSpec:
         text = json.dumps(self.to_dict(), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
+    def component_view(self, component: str) -> dict[str, Any]:
+        """The part of the spec one component reads, as plain data for its `custom_config`.
+
+        TFX re-executes a component when its properties change: handing each component only what it reads means
+        that, say, a new threshold re-runs the Evaluator but leaves Transform and Trainer cached.
+
+        Args:
+          component: `transform` (features and each head's label: name, label, kind, classes) or `trainer`
+            (all but slices and thresholds).
+        """
+        data = self.to_dict()
+        del data["slices"]
+        for head in data["heads"]:
+            del head["threshold"]
+            if component == "transform":
+                for key in ("loss", "loss_weight", "metrics"):
+                    del head[key]
+        if component == "transform":
+            del data["training"]
+        elif component != "trainer":
+            raise ValueError(f"no view of the spec for component {component!r}")
+        return data
+
     @classmethod
-    def from_dict(cls, data: Any, source: str = "heads spec") -> "HeadsSpec":
+    def from_dict(cls, data: Any, source: str = "heads spec", partial: bool = False) -> "HeadsSpec":
         """Builds and validates a spec from parsed YAML.
+
+        Args:
+          data: the parsed YAML (or `to_dict`'s output).
+          source: what to name in error messages (the file).
+          partial: accept a `component_view` (heads without loss or threshold; those fields are then None).
 
         Raises:
           SpecError: naming `source` and the offending field.
         """
-        return _Parser(source).spec(data)
+        return _Parser(source, partial).spec(data)
 
 
 def _head_to_dict(head: HeadSpec) -> dict[str, Any]:
     out: dict[str, Any] = {"name": head.name, "label": head.label, "kind": head.kind}
     if head.classes:
         out["classes"] = list(head.classes)
-    out["loss"] = {"name": head.loss.name, **head.loss.params}
+    if head.class_subset:
+        out["class_subset"] = list(head.class_subset)
+    if head.loss is not None:
+        out["loss"] = {"name": head.loss.name, **head.loss.params}
     out["loss_weight"] = head.loss_weight
     out["metrics"] = list(head.metrics)
-    out["threshold"] = {k: v for k, v in dataclasses.asdict(head.threshold).items() if v is not None}
+    if head.threshold is not None:
+        out["threshold"] = {k: v for k, v in dataclasses.asdict(head.threshold).items() if v is not None}
     return out
 
 
@@ -260,8 +324,9 @@ def check_columns(spec: HeadsSpec, columns: Sequence[str], source: str) -> None:
 class _Parser:
     """Validating conversion from parsed YAML to `HeadsSpec`; every error names the field's path."""
 
-    def __init__(self, source: str):
+    def __init__(self, source: str, partial: bool = False):
         self.source = source
+        self.partial = partial
 
     def fail(self, field: str, problem: str) -> SpecError:
         return SpecError(f"{self.source}: {field}: {problem}")
@@ -340,15 +405,16 @@ class _Parser:
 
     def head(self, data: Any, field: str) -> HeadSpec:
         data = self.mapping(data, field,
-                            ("name", "label", "kind", "classes", "loss", "loss_weight", "metrics", "threshold"),
-                            required=("name", "kind", "loss", "threshold"))
+                            ("name", "label", "kind", "classes", "class_subset", "loss", "loss_weight", "metrics",
+                             "threshold"),
+                            required=("name", "kind") if self.partial else ("name", "kind", "loss", "threshold"))
         name = self.name(data["name"], f"{field}.name")
         label = self.name(data.get("label", name), f"{field}.label")
         kind = self.choice(data["kind"], f"{field}.kind", HEAD_KINDS)
         classes: tuple[str, ...] = ()
-        if kind == "regression":
+        if kind in ("regression", "angle"):
             if "classes" in data:
-                raise self.fail(f"{field}.classes", "a regression head has no classes")
+                raise self.fail(f"{field}.classes", f"a{'n' if kind == 'angle' else ''} {kind} head has no classes")
         else:
             raw = self.sequence(data.get("classes"), f"{field}.classes") if "classes" in data else None
             if raw is None:
@@ -360,18 +426,48 @@ class _Parser:
                 raise self.fail(f"{field}.classes", "a multiclass head needs at least 2 classes")
             if len(set(classes)) != len(classes):
                 raise self.fail(f"{field}.classes", "classes must be distinct")
-        loss = self.loss(data["loss"], f"{field}.loss", kind)
+        class_subset = self.class_subset(data, field, kind, classes)
+        loss = self.loss(data["loss"], f"{field}.loss", kind, classes) if "loss" in data else None
         loss_weight = self.number(data.get("loss_weight", 1.0), f"{field}.loss_weight", positive=True)
         metrics = tuple(self.choice(m, f"{field}.metrics[{i}]", tuple(METRICS[kind]))
                         for i, m in enumerate(self.sequence(data.get("metrics", []), f"{field}.metrics",
                                                             non_empty=False)))
-        threshold = self.threshold(data["threshold"], f"{field}.threshold", kind)
-        if threshold.metric not in metrics:
+        threshold = self.threshold(data["threshold"], f"{field}.threshold", kind) if "threshold" in data else None
+        if threshold is not None and threshold.metric not in metrics:
             metrics = metrics + (threshold.metric,)
+        if not class_subset:
+            if loss is not None and loss.name == "subset_crossentropy":
+                raise self.fail(f"{field}.class_subset", "required by loss 'subset_crossentropy'")
+            if "subset_accuracy" in metrics:
+                raise self.fail(f"{field}.class_subset", "required by metric 'subset_accuracy'")
         return HeadSpec(name=name, label=label, kind=kind, classes=classes, loss=loss, loss_weight=loss_weight,
-                        metrics=metrics, threshold=threshold)
+                        metrics=metrics, threshold=threshold, class_subset=class_subset)
 
-    def loss(self, data: Any, field: str, kind: str) -> LossSpec:
+    def class_subset(self, data: dict, field: str, kind: str, classes: tuple[str, ...]) -> tuple[str, ...]:
+        if "class_subset" not in data:
+            return ()
+        if kind != "multiclass":
+            raise self.fail(f"{field}.class_subset", f"only a multiclass head has a class subset, not a {kind} head")
+        subset = tuple(str(c) for c in self.sequence(data["class_subset"], f"{field}.class_subset"))
+        for i, c in enumerate(subset):
+            if c not in classes:
+                raise self.fail(f"{field}.class_subset[{i}]", f"{c!r} is not one of the head's classes")
+        if len(set(subset)) != len(subset) or len(subset) == len(classes):
+            raise self.fail(f"{field}.class_subset", "must name distinct classes, and not all of them")
+        return subset
+
+    def loss_param(self, key: str, value: Any, field: str, classes: tuple[str, ...]) -> Any:
+        if key == "class_weights":
+            weights = self.mapping(value, field, classes)
+            return {c: self.number(weights[c], f"{field}.{c}", positive=True) for c in classes if c in weights}
+        low, high, low_allowed = _PARAM_RANGES[key]
+        number = self.number(value, field)
+        if not (low < number < high or (low_allowed and number == low)):
+            raise self.fail(field, f"must be {'>=' if low_allowed else '>'} {low:g}"
+                                   + (f" and < {high:g}" if high != math.inf else "") + f", got {value!r}")
+        return number
+
+    def loss(self, data: Any, field: str, kind: str, classes: tuple[str, ...] = ()) -> LossSpec:
         if isinstance(data, str):
             data = {"name": data}
         data = self.mapping(data, field, ("name",) + tuple(p for ps in LOSSES[kind].values() for p in ps),
@@ -384,7 +480,7 @@ class _Parser:
                 continue
             if key not in allowed:
                 raise self.fail(f"{field}.{key}", f"loss {name!r} takes no parameter {key!r}")
-            params[key] = self.number(value, f"{field}.{key}", positive=True)
+            params[key] = self.loss_param(key, value, f"{field}.{key}", classes)
         return LossSpec(name=name, params=params)
 
     def threshold(self, data: Any, field: str, kind: str) -> ThresholdSpec:
@@ -425,4 +521,8 @@ class _Parser:
             early_stopping_patience=(None if patience is None
                                      else self.integer(patience, f"{field}.early_stopping_patience")),
             seed=self.integer(data.get("seed", default.seed), f"{field}.seed", minimum=0),
+            loss_weighting=self.choice(data.get("loss_weighting", default.loss_weighting), f"{field}.loss_weighting",
+                                       LOSS_WEIGHTINGS),
+            dwa_temperature=self.number(data.get("dwa_temperature", default.dwa_temperature),
+                                        f"{field}.dwa_temperature", positive=True),
         )

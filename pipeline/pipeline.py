@@ -8,7 +8,6 @@ from tfx.components.evaluator.component import Evaluator
 from tfx.components.example_gen.csv_example_gen.component import CsvExampleGen
 from tfx.components.example_gen.import_example_gen.component import ImportExampleGen
 from tfx.components.example_validator.component import ExampleValidator
-from tfx.components.pusher.component import Pusher
 from tfx.components.schema_gen.component import SchemaGen
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.components.statistics_gen.component import StatisticsGen
@@ -20,6 +19,7 @@ from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import example_gen_pb2, pusher_pb2, transform_pb2
 from tfx.types import Channel, standard_artifacts
 
+from components.pusher import AtomicPusher
 from components.schema_gate import SchemaGate
 from pipeline.config import HeadsSpec
 from pipeline.data import DataSource
@@ -30,16 +30,22 @@ PREPROCESSING_FN = "components.transform_module.preprocessing_fn"
 RUN_FN = "components.trainer_module.run_fn"
 
 
-def module_code_fingerprint() -> str:
-    """A hash of the code Transform and Trainer run.
+# The code each module-function component runs (the files its entry point imports, directly or not).
+TRANSFORM_CODE = ("components/__init__.py", "components/features.py", "components/transform_module.py",
+                  "pipeline/__init__.py", "pipeline/config.py")
+TRAINER_CODE = ("components/*.py", "pipeline/__init__.py", "pipeline/config.py")
+
+
+def module_code_fingerprint(patterns: Sequence[str], root: Path = PROJECT_ROOT) -> str:
+    """A hash of the code files matching `patterns` (relative to `root`).
 
     The module functions are passed by import path, so TFX's cache key holds the path, not the code: without
     this hash in their execution properties, a code change would get the old model back from the cache.
     """
     digest = hashlib.sha256()
-    files = sorted((PROJECT_ROOT / "components").rglob("*.py")) + [PROJECT_ROOT / "pipeline" / "config.py"]
+    files = sorted({path for pattern in patterns for path in root.glob(pattern)})
     for path in files:
-        digest.update(path.relative_to(PROJECT_ROOT).as_posix().encode())
+        digest.update(path.relative_to(root).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
@@ -70,22 +76,24 @@ def create_pipeline(*, name: str, root: str, data: DataSource, spec: HeadsSpec, 
         schema_gen = SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=False)
     example_validator = ExampleValidator(statistics=statistics_gen.outputs["statistics"],
                                          schema=schema_gen.outputs["schema"])
-    schema_gate = SchemaGate(anomalies=example_validator.outputs["anomalies"], schema=schema_gen.outputs["schema"],
-                             data_source=data.description)
+    schema_gate = SchemaGate(anomalies=example_validator.outputs["anomalies"],
+                             statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"],
+                             label_columns=",".join(spec.label_columns), data_source=data.description)
 
-    module_config = {"heads_spec": spec.to_dict(), "code_fingerprint": module_code_fingerprint()}
     transform = Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gate.outputs["validated_schema"],
         preprocessing_fn=PREPROCESSING_FN,
         splits_config=transform_pb2.SplitsConfig(analyze=["train"], transform=["train", "eval"]),
-        custom_config=module_config,
+        custom_config={"heads_spec": spec.component_view("transform"),
+                       "code_fingerprint": module_code_fingerprint(TRANSFORM_CODE)},
     )
     trainer = Trainer(
         run_fn=RUN_FN,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
-        custom_config=module_config,
+        custom_config={"heads_spec": spec.component_view("trainer"),
+                       "code_fingerprint": module_code_fingerprint(TRAINER_CODE)},
     )
     baseline_resolver = Resolver(
         strategy_class=LatestBlessedModelStrategy,
@@ -98,12 +106,12 @@ def create_pipeline(*, name: str, root: str, data: DataSource, spec: HeadsSpec, 
         baseline_model=baseline_resolver.outputs["model"],
         eval_config=build_eval_config(spec),
     )
-    pusher = Pusher(
+    pusher = AtomicPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=pusher_pb2.PushDestination(
             filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=serving_dir)),
-    )
+    ).with_id("Pusher")
     return tfx_pipeline.Pipeline(
         pipeline_name=name,
         pipeline_root=root,

@@ -7,6 +7,7 @@ import tensorflow_model_analysis as tfma
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from components.pusher import ALREADY_SERVING_KEY
 from pipeline.config import HeadsSpec
 from pipeline.eval_config import tfma_metric_name
 
@@ -30,24 +31,45 @@ class RunResult:
     blessed: bool
     pushed_path: Optional[str]
     evaluation_uri: Optional[str]
+    already_serving: Optional[str] = None   # the version folder that already held this very model
+
+
+def pipeline_runs(store: metadata_store.MetadataStore) -> list:
+    """The store's pipeline-run contexts, oldest first."""
+    return sorted(store.get_contexts_by_type("pipeline_run"), key=lambda c: (c.create_time_since_epoch, c.id))
+
+
+def node_id(store: metadata_store.MetadataStore, execution) -> str:
+    """The pipeline node (component id) an execution belongs to."""
+    for context in store.get_contexts_by_execution(execution.id):
+        if context.type == "node":
+            return context.name.split(".", 1)[-1]
+    return str(execution.id)
+
+
+def executions_by_node(store: metadata_store.MetadataStore, run=None) -> dict[str, list]:
+    """`{node_id: [execution, ...]}` for one pipeline run (a pipeline-run context), or for every run."""
+    executions = store.get_executions_by_context(run.id) if run is not None else store.get_executions()
+    by_node: dict[str, list] = {}
+    for execution in sorted(executions, key=lambda e: e.id):
+        by_node.setdefault(node_id(store, execution), []).append(execution)
+    return by_node
 
 
 def latest_run_outputs(store: metadata_store.MetadataStore) -> dict[str, dict[str, list]]:
     """Output artifacts of every node of the newest pipeline run: `{node_id: {output_key: [artifact]}}`."""
-    runs = store.get_contexts_by_type("pipeline_run")
+    runs = pipeline_runs(store)
     if not runs:
         return {}
-    run = max(runs, key=lambda c: (c.create_time_since_epoch, c.id))
     outputs: dict[str, dict[str, list]] = {}
-    for execution in store.get_executions_by_context(run.id):
-        node_contexts = [c for c in store.get_contexts_by_execution(execution.id) if c.type == "node"]
-        node_id = node_contexts[0].name.split(".", 1)[-1] if node_contexts else str(execution.id)
+    for execution in store.get_executions_by_context(runs[-1].id):
+        node = node_id(store, execution)
         events = [e for e in store.get_events_by_execution_ids([execution.id])
                   if e.type in (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)]
         artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
         for event in events:
             key = event.path.steps[0].key if event.path.steps else ""
-            outputs.setdefault(node_id, {}).setdefault(key, []).append(artifacts[event.artifact_id])
+            outputs.setdefault(node, {}).setdefault(key, []).append(artifacts[event.artifact_id])
     return outputs
 
 
@@ -99,11 +121,13 @@ def read_run_result(store: metadata_store.MetadataStore, spec: HeadsSpec) -> Run
             value = values.get((head.name, name))
             heads.append(HeadResult(head=head.name, metric=head.threshold.metric, value=value, bound=bound,
                                     passed=value is not None and (head.name, name) not in failed))
-    pushed_path = None
+    pushed_path = already_serving = None
     if pushed and _custom_int(pushed[0], "pushed") == 1:
         pushed_path = pushed[0].custom_properties["pushed_destination"].string_value
+    elif pushed and ALREADY_SERVING_KEY in pushed[0].custom_properties:
+        already_serving = pushed[0].custom_properties[ALREADY_SERVING_KEY].string_value
     return RunResult(heads=tuple(heads), blessed=bool(blessing) and _custom_int(blessing[0], "blessed") == 1,
-                     pushed_path=pushed_path, evaluation_uri=evaluation_uri)
+                     pushed_path=pushed_path, evaluation_uri=evaluation_uri, already_serving=already_serving)
 
 
 def format_table(result: RunResult) -> str:

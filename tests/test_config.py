@@ -15,7 +15,7 @@ def test_penguins_spec_loads_with_three_heads(penguins_spec):
     assert [h.name for h in penguins_spec.heads] == ["species", "sex", "body_mass_g"]
     assert [h.kind for h in penguins_spec.heads] == ["multiclass", "binary", "regression"]
     assert penguins_spec.head("sex").classes == ("female", "male")
-    assert penguins_spec.head("body_mass_g").loss.params == {"delta": 1.0}
+    assert penguins_spec.head("body_mass_g").loss.params["delta"] == 1.0
     assert penguins_spec.slices == (("island",),)
 
 
@@ -133,3 +133,35 @@ def test_spec_is_not_mutated_by_from_dict():
     before = copy.deepcopy(data)
     HeadsSpec.from_dict(data)
     assert data == before
+
+
+def test_component_views_hold_only_what_each_component_reads(penguins_spec):
+    transform = penguins_spec.component_view("transform")
+    assert set(transform) == {"name", "features", "heads"}
+    assert transform["heads"][0] == {"name": "species", "label": "species", "kind": "multiclass",
+                                     "classes": ["Adelie", "Chinstrap", "Gentoo"]}
+    trainer = penguins_spec.component_view("trainer")
+    assert "slices" not in trainer and all("threshold" not in h for h in trainer["heads"])
+    assert trainer["training"] == penguins_spec.to_dict()["training"]
+    # Each view is read back into the same typed object, with what the component does not read left empty.
+    partial = HeadsSpec.from_dict(transform, partial=True)
+    assert partial.features == penguins_spec.features
+    assert [(h.name, h.label, h.kind, h.classes, h.loss) for h in partial.heads] == [
+        (h.name, h.label, h.kind, h.classes, None) for h in penguins_spec.heads]
+
+
+def test_views_differ_only_when_what_the_component_reads_differs(penguins_spec):
+    data = penguins_spec.to_dict()
+    data["training"]["epochs"] += 1
+    data["heads"][0]["threshold"]["lower"] = 0.5
+    changed = HeadsSpec.from_dict(data)
+    assert changed.component_view("transform") == penguins_spec.component_view("transform")
+    assert changed.component_view("trainer") != penguins_spec.component_view("trainer")
+    data = penguins_spec.to_dict()
+    data["heads"][0]["threshold"]["lower"] = 0.5
+    assert HeadsSpec.from_dict(data).component_view("trainer") == penguins_spec.component_view("trainer")
+
+
+def test_a_partial_view_is_refused_where_a_full_spec_is_needed(penguins_spec):
+    with pytest.raises(SpecError, match=r"heads\[0\]\.loss: required field is missing"):
+        HeadsSpec.from_dict(penguins_spec.component_view("transform"))

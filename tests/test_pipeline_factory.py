@@ -1,10 +1,17 @@
 """`create_pipeline`: the components, their order and their settings, without running anything."""
 
+import json
+import shutil
+
 import pytest
+
+from tfx.proto import transform_pb2
+from tfx.utils import proto_utils
 
 from pipeline import local_runner
 from pipeline.data import DataSource
-from pipeline.pipeline import PREPROCESSING_FN, RUN_FN, create_pipeline, module_code_fingerprint
+from pipeline.pipeline import (PREPROCESSING_FN, PROJECT_ROOT, RUN_FN, TRAINER_CODE, TRANSFORM_CODE, create_pipeline,
+                               module_code_fingerprint)
 
 
 def build(spec, tmp_path, data=None, schema="schemas/penguins/schema.pbtxt"):
@@ -20,9 +27,13 @@ def by_id(pipeline):
 
 
 def test_components_in_order(penguins_spec, tmp_path):
-    ids = [c.id for c in build(penguins_spec, tmp_path).components]
-    assert ids == ["CsvExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "SchemaGate",
-                   "Transform", "Trainer", "latest_blessed_model_resolver", "Evaluator", "Pusher"]
+    ids = [c.id for c in build(penguins_spec, tmp_path).components]   # topologically sorted by TFX
+    assert sorted(ids) == sorted(["CsvExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
+                                  "SchemaGate", "Transform", "Trainer", "latest_blessed_model_resolver",
+                                  "Evaluator", "Pusher"])
+    chain = ["CsvExampleGen", "StatisticsGen", "ExampleValidator", "SchemaGate", "Transform", "Trainer",
+             "Evaluator", "Pusher"]
+    assert [ids.index(c) for c in chain] == sorted(ids.index(c) for c in chain)
 
 
 def test_transform_waits_for_the_gate_and_analyzes_train_only(penguins_spec, tmp_path):
@@ -30,18 +41,41 @@ def test_transform_waits_for_the_gate_and_analyzes_train_only(penguins_spec, tmp
     transform = components["Transform"]
     assert transform.inputs["schema"].producer_component_id == "SchemaGate"
     assert transform.exec_properties["preprocessing_fn"] == PREPROCESSING_FN
-    splits = transform.exec_properties["splits_config"]
+    splits = proto_utils.json_to_proto(transform.exec_properties["splits_config"], transform_pb2.SplitsConfig())
     assert list(splits.analyze) == ["train"] and list(splits.transform) == ["train", "eval"]
     assert components["Trainer"].exec_properties["run_fn"] == RUN_FN
 
 
-def test_module_config_carries_the_spec_and_a_code_fingerprint(penguins_spec, tmp_path):
+def test_module_config_carries_the_component_view_and_a_code_fingerprint(penguins_spec, tmp_path):
     # Module functions go by import path, so the cache key needs the code's hash, not just the path.
     components = by_id(build(penguins_spec, tmp_path))
-    for name in ("Transform", "Trainer"):
-        config = components[name].exec_properties["custom_config"]
-        assert config["heads_spec"] == penguins_spec.to_dict()
-        assert config["code_fingerprint"] == module_code_fingerprint()
+    for name, code in (("Transform", TRANSFORM_CODE), ("Trainer", TRAINER_CODE)):
+        config = json.loads(components[name].exec_properties["custom_config"])
+        assert config["heads_spec"] == penguins_spec.component_view(name.lower())
+        assert config["code_fingerprint"] == module_code_fingerprint(code)
+
+
+def copy_of_project(tmp_path):
+    root = tmp_path / "project"
+    shutil.copytree(PROJECT_ROOT / "components", root / "components", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(PROJECT_ROOT / "pipeline", root / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
+@pytest.mark.parametrize("changed,transform_changes", [
+    ("components/features.py", True),
+    ("pipeline/config.py", True),
+    ("components/model.py", False),
+    ("components/losses.py", False),
+])
+def test_code_change_changes_the_fingerprint_of_exactly_the_components_that_run_it(tmp_path, changed,
+                                                                                  transform_changes):
+    root = copy_of_project(tmp_path)
+    before = {code: module_code_fingerprint(code, root) for code in (TRANSFORM_CODE, TRAINER_CODE)}
+    with open(root / changed, "a") as f:
+        f.write("\n# a change\n")
+    assert (module_code_fingerprint(TRANSFORM_CODE, root) != before[TRANSFORM_CODE]) == transform_changes
+    assert module_code_fingerprint(TRAINER_CODE, root) != before[TRAINER_CODE]
 
 
 def test_tfrecord_input_uses_import_example_gen(penguins_spec, tmp_path):
