@@ -1,0 +1,98 @@
+"""A TensorFlow Serving base directory: its versions, and an atomic push into it. Plain filesystem code, no TFX.
+
+A version is a folder named by a number; TensorFlow Serving ignores other names, so a push is copied into a
+hidden staging folder first and renamed into place: on a POSIX filesystem the rename is atomic, and the version
+appears whole or not at all.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from typing import Any, Callable, Optional
+
+STAGING_PREFIX = ".incoming-"
+PUSH_RECORD = os.path.join("assets.extra", "push.json")   # TF Serving ignores assets.extra/ beyond warmup data
+
+
+def serving_versions(base_dir: str) -> list[int]:
+    """The version numbers present in a TensorFlow Serving base directory, ascending."""
+    if not os.path.isdir(base_dir):
+        return []
+    return sorted(int(name) for name in os.listdir(base_dir) if name.isdigit())
+
+
+def read_push_record(version_dir: str) -> dict:
+    try:
+        with open(os.path.join(version_dir, PUSH_RECORD)) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
+def version_serving(base_dir: str, model_uri: str) -> Optional[str]:
+    """The version folder that already holds the model exported to `model_uri`, if any."""
+    for version in serving_versions(base_dir):
+        path = os.path.join(base_dir, str(version))
+        if read_push_record(path).get("model_uri") == model_uri:
+            return path
+    return None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_abandoned_staging(base_dir: str) -> None:
+    """Removes staging folders left by pushes whose process has died (killed mid-copy)."""
+    for name in os.listdir(base_dir):
+        if name.startswith(STAGING_PREFIX):
+            pid = name[len(STAGING_PREFIX):].split("-", 1)[0]
+            if pid.isdigit() and not _pid_alive(int(pid)):
+                shutil.rmtree(os.path.join(base_dir, name), ignore_errors=True)
+
+
+def push_atomically(model_dir: str, base_dir: str, record: dict[str, Any],
+                    clock: Callable[[], float] = time.time) -> str:
+    """Copies `model_dir` to a new version folder of `base_dir`, which appears whole or not at all.
+
+    Args:
+      model_dir: the SavedModel to push.
+      base_dir: the TensorFlow Serving base directory (local or mounted POSIX filesystem).
+      record: written to `<version>/assets.extra/push.json` (what was pushed, from where).
+      clock: Unix time source, for tests.
+
+    Returns:
+      The new version folder.
+    """
+    os.makedirs(base_dir, exist_ok=True)
+    remove_abandoned_staging(base_dir)
+    staging = tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=base_dir)
+    try:
+        shutil.copytree(model_dir, staging, dirs_exist_ok=True)
+        os.makedirs(os.path.dirname(os.path.join(staging, PUSH_RECORD)), exist_ok=True)
+        while True:
+            existing = serving_versions(base_dir)
+            version = max([int(clock())] + [v + 1 for v in existing])
+            target = os.path.join(base_dir, str(version))
+            with open(os.path.join(staging, PUSH_RECORD), "w") as f:
+                json.dump({**record, "version": version}, f, indent=2, sort_keys=True)
+            if os.path.exists(target):
+                continue
+            try:
+                os.rename(staging, target)
+                return target
+            except OSError:
+                if not os.path.exists(target):
+                    raise
+                # Another push took this version between our check and our rename: take the next one.
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
