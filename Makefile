@@ -14,7 +14,7 @@ export TF_USE_LEGACY_KERAS := 1
 export PYTHONPATH := $(CURDIR)
 export PYTHONWARNINGS := ignore::FutureWarning
 
-.PHONY: demo test test-fast lock venv clean
+.PHONY: demo test test-fast lock venv audit clean
 
 venv: $(VENV)/.installed
 
@@ -34,6 +34,9 @@ demo: venv
 
 test: venv
 	$(PY) -m pytest tests
+
+audit: | $(filter .tools/bin/uv,$(UV))
+	PATH="$(dir $(UV)):$$PATH" .ci/audit requirements.lock
 
 test-fast: venv
 	$(PY) -m pytest tests -m "not slow"

@@ -105,9 +105,11 @@ def run_command(args: argparse.Namespace) -> int:
     if result.already_serving:
         print(f"\nnothing new to push: this model is already serving as {result.already_serving}")
         return EXIT_PUSHED
-    failing = [h for h in result.heads if not h.passed]
-    print("\nNOT PUSHED: the model was not blessed. Failing heads: "
-          + ", ".join(f"{h.head} ({h.metric} = {h.value}, needs {h.bound})" for h in failing), file=sys.stderr)
+    if result.evaluation_uri is None:
+        print("\nNOT PUSHED: the run produced no evaluation.", file=sys.stderr)
+        return EXIT_FAILED
+    print("\nNOT PUSHED: the model was not blessed. Failed thresholds:\n  "
+          + "\n  ".join(results.describe_failures(result.evaluation_uri)), file=sys.stderr)
     return EXIT_NOT_BLESSED
 
 

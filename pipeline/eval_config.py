@@ -37,7 +37,8 @@ def build_metrics_spec(head: HeadSpec) -> tfma.MetricsSpec:
     for metric in head.metrics:
         config = tfma.MetricConfig(class_name=METRIC_CLASSES[(head.kind, metric)][0])
         if metric == head.threshold.metric:
-            config.threshold.CopyFrom(build_threshold(head))
+            # A plain MetricConfig.threshold would judge every slice; the spec's bound is for the whole eval split.
+            config.per_slice_thresholds.add(slicing_specs=[tfma.SlicingSpec()], threshold=build_threshold(head))
         metrics.append(config)
     return tfma.MetricsSpec(output_names=[head.name], metrics=metrics)
 

@@ -98,9 +98,35 @@ def _failures(evaluation_uri: str) -> set[tuple[str, str]]:
     failed = set()
     result = tfma.load_validation_result(evaluation_uri)
     for per_slice in result.metric_validations_per_slice:
+        if per_slice.slice_key.single_slice_keys:
+            continue
         for failure in per_slice.failures:
             failed.add((failure.metric_key.output_name, failure.metric_key.name))
     return failed
+
+
+def _slice_name(slice_key) -> str:
+    keys = slice_key.single_slice_keys
+    if not keys:
+        return "overall"
+    return ", ".join(f"{k.column}={k.bytes_value.decode() if k.HasField('bytes_value') else k.int64_value or k.float_value}"
+                     for k in keys)
+
+
+def describe_failures(evaluation_uri: str) -> list[str]:
+    """Every failed threshold of an evaluation: head, metric, slice, value and bound (or TFMA's reason)."""
+    lines = []
+    result = tfma.load_validation_result(evaluation_uri)
+    for per_slice in result.metric_validations_per_slice:
+        for failure in per_slice.failures:
+            key, bound = failure.metric_key, failure.metric_threshold.value_threshold
+            bounds = [f">= {bound.lower_bound.value:g}" if bound.HasField("lower_bound") else "",
+                      f"<= {bound.upper_bound.value:g}" if bound.HasField("upper_bound") else ""]
+            value = (f"{failure.metric_value.double_value.value:.4g}"
+                     if failure.metric_value.HasField("double_value") else "missing")
+            lines.append(f"{key.output_name}: {key.name} on slice {_slice_name(per_slice.slice_key)} = {value}, "
+                         f"needs {' and '.join(b for b in bounds if b) or failure.message}")
+    return lines
 
 
 def read_run_result(store: metadata_store.MetadataStore, spec: HeadsSpec) -> RunResult:

@@ -20,8 +20,10 @@ def thresholds(config):
     found = {}
     for metrics_spec in config.metrics_specs:
         for metric in metrics_spec.metrics:
-            if metric.HasField("threshold"):
-                found[(metrics_spec.output_names[0], metric.class_name)] = metric.threshold.value_threshold
+            assert not metric.HasField("threshold"), "a plain threshold would judge every slice"
+            for per_slice in metric.per_slice_thresholds:
+                assert list(per_slice.slicing_specs) == [tfma.SlicingSpec()], "judged on the overall slice only"
+                found[(metrics_spec.output_names[0], metric.class_name)] = per_slice.threshold.value_threshold
     return found
 
 
