@@ -30,3 +30,30 @@ def test_missing_data_path_exits_2(tmp_path):
     result = run_cli("run", "--data", str(tmp_path / "nope.csv"), "--heads", str(PENGUINS_HEADS))
     assert result.returncode == cli.EXIT_BAD_CONFIG
     assert "does not exist" in result.stderr
+
+
+def test_unreadable_schema_exits_2_naming_the_file(tmp_path):
+    schema = tmp_path / "schema.pbtxt"
+    schema.write_text("feature { name: 'species' type: NOT_A_TYPE }\n")
+    result = run_cli("run", "--data", str(PENGUINS_CSV), "--heads", str(PENGUINS_HEADS), "--schema", str(schema),
+                     "--workdir", str(tmp_path / "w"))
+    assert result.returncode == cli.EXIT_BAD_CONFIG
+    assert f"{schema}: not a readable schema.pbtxt" in result.stderr
+    assert not (tmp_path / "w").exists()
+
+
+def test_schema_without_a_label_column_exits_2_naming_the_spec_field(tmp_path):
+    source = (ROOT / "schemas" / "penguins" / "schema.pbtxt").read_text()
+    schema = tmp_path / "schema.pbtxt"
+    schema.write_text(source.replace('name: "sex"', 'name: "gender"'))
+    result = run_cli("run", "--data", str(PENGUINS_CSV), "--heads", str(PENGUINS_HEADS), "--schema", str(schema),
+                     "--workdir", str(tmp_path / "w"))
+    assert result.returncode == cli.EXIT_BAD_CONFIG
+    assert f"heads[1].label: column 'sex' is not in schema {schema}" in result.stderr
+
+
+def test_missing_schema_file_exits_2(tmp_path):
+    result = run_cli("run", "--data", str(PENGUINS_CSV), "--heads", str(PENGUINS_HEADS),
+                     "--schema", str(tmp_path / "none.pbtxt"), "--workdir", str(tmp_path / "w"))
+    assert result.returncode == cli.EXIT_BAD_CONFIG
+    assert "--schema:" in result.stderr and "does not exist" in result.stderr
