@@ -5,6 +5,7 @@ row may leave any of them empty) or as dense `[batch, 1]` tensors; the schema al
 Every output is a dense rank-1 tensor of `batch` elements.
 """
 
+import math
 from typing import Mapping, Union
 
 import tensorflow as tf
@@ -62,10 +63,13 @@ def head_label_and_weight(column: RawColumn, head: HeadSpec) -> tuple[tf.Tensor,
     """A head's label and its weight: 1 where the label is present (and a known class), 0 where it is not.
 
     Masked rows get a finite placeholder label (class 0, or 0.0), so that `0 * loss` stays 0 rather than NaN.
+    Angle labels (radians) are wrapped into [0, 2*pi), so every full turn of an angle gets the same label.
     """
-    if head.kind == "regression":
+    if head.kind in ("regression", "angle"):
         values, present = values_and_presence(column, 0)
         values = tf.cast(values, tf.float32)
+        if head.kind == "angle":
+            values = tf.math.floormod(values, 2.0 * math.pi)
         return tf.where(present, values, 0.0), tf.cast(present, tf.float32)
     values, present = values_and_presence(column, "" if column.dtype == tf.string else 0)
     index = class_index(values, head.classes)

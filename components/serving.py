@@ -1,7 +1,8 @@
 """The exported SavedModel's signatures.
 
 - `serving_default`: serialized raw tf.Examples (no labels needed) in; per head, its output (class probabilities,
-  or a value in the label's units) and, for classification heads, the predicted class as a string.
+  a value in the label's units, or an angle in radians in [0, 2*pi)) and, for classification heads, the
+  predicted class as a string. The Keras model outputs logits; the probabilities are computed here.
 - `transform_features`: serialized raw tf.Examples in; the transformed features, labels and weights out.
   TFMA calls it (`preprocessing_function_names`) to find each head's label and weight.
 """
@@ -15,16 +16,21 @@ from pipeline.config import HeadsSpec, predicted_class_name, transformed_name
 
 
 def serving_outputs(spec: HeadsSpec, outputs: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-    """The serving signature's outputs from the model's: every head's output, plus predicted class names."""
+    """The serving signature's outputs from the model's: every head's output, plus predicted class names.
+
+    Classification heads' logits become probabilities: softmax over classes, or the positive class's sigmoid.
+    """
     result = {}
     for head in spec.heads:
         out = outputs[head.name]
-        result[head.name] = out
         if head.kind == "multiclass":
+            out = tf.nn.softmax(out, axis=-1)
             index = tf.argmax(out, axis=-1)
         elif head.kind == "binary":
+            out = tf.sigmoid(out)
             index = tf.cast(out[:, 0] > 0.5, tf.int64)
-        else:
+        result[head.name] = out
+        if not head.is_classification:
             continue
         result[predicted_class_name(head.name)] = tf.gather(tf.constant(head.classes), index)
     return result

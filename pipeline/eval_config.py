@@ -4,6 +4,8 @@ Each head is scored on its own output of `serving_default`, against its own labe
 (taken from `transform_features`), so rows missing that head's label are not scored for it.
 """
 
+import json
+
 import tensorflow_model_analysis as tfma
 
 from pipeline.config import HeadSpec, HeadsSpec, label_name, weight_name
@@ -18,7 +20,13 @@ METRIC_CLASSES = {
     ("regression", "mae"): ("MeanAbsoluteError", "mean_absolute_error"),
     ("regression", "mse"): ("MeanSquaredError", "mean_squared_error"),
     ("regression", "rmse"): ("RootMeanSquaredError", "root_mean_squared_error"),
+    ("multiclass", "subset_accuracy"): ("SubsetAccuracy", "subset_accuracy"),
+    ("angle", "angular_error_deg"): ("MeanAngularErrorDegrees", "angular_error_deg"),
 }
+
+# The project's own Keras metrics (components/metrics.py): TFMA imports them from this module, in the Evaluator.
+CUSTOM_METRICS_MODULE = "components.metrics"
+_CUSTOM = {"SubsetAccuracy", "MeanAngularErrorDegrees"}
 
 
 def tfma_metric_name(head: HeadSpec, metric: str) -> str:
@@ -32,10 +40,21 @@ def build_threshold(head: HeadSpec) -> tfma.MetricThreshold:
     return tfma.MetricThreshold(value_threshold=tfma.GenericValueThreshold(**bound))
 
 
+def metric_config(head: HeadSpec, metric: str) -> tfma.MetricConfig:
+    """One of a head's spec metrics as a TFMA MetricConfig (Keras's own, or the project's by module)."""
+    class_name, reported = METRIC_CLASSES[(head.kind, metric)]
+    if class_name not in _CUSTOM:
+        return tfma.MetricConfig(class_name=class_name)
+    config = {"name": reported}
+    if metric == "subset_accuracy":
+        config["class_indices"] = [head.classes.index(c) for c in head.class_subset]
+    return tfma.MetricConfig(class_name=class_name, module=CUSTOM_METRICS_MODULE, config=json.dumps(config))
+
+
 def build_metrics_spec(head: HeadSpec) -> tfma.MetricsSpec:
     metrics = [tfma.MetricConfig(class_name="ExampleCount"), tfma.MetricConfig(class_name="WeightedExampleCount")]
     for metric in head.metrics:
-        config = tfma.MetricConfig(class_name=METRIC_CLASSES[(head.kind, metric)][0])
+        config = metric_config(head, metric)
         if metric == head.threshold.metric:
             # A plain MetricConfig.threshold would judge every slice; the spec's bound is for the whole eval split.
             config.per_slice_thresholds.add(slicing_specs=[tfma.SlicingSpec()], threshold=build_threshold(head))

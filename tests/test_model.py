@@ -5,8 +5,10 @@ import pytest
 import tensorflow as tf
 import tf_keras
 
-from components.losses import StandardizedRegressionLoss, build_loss
+from components.losses import (BinaryCrossentropyFromLogits, SparseCategoricalCrossentropyFromLogits,
+                               StandardizedRegressionLoss, build_loss)
 from components.model import LabelStats, build_model, label_stats
+from components.serving import serving_outputs
 from pipeline.config import transformed_name
 
 VOCAB_SIZES = {"island": 4}
@@ -39,17 +41,23 @@ def test_model_runs_on_tf_keras(model):
 def test_one_named_output_per_head(model, penguins_spec):
     outputs = model(batch()[0])
     assert set(outputs) == {h.name for h in penguins_spec.heads}
-    assert outputs["species"].shape == (8, 3)
-    np.testing.assert_allclose(tf.reduce_sum(outputs["species"], axis=1), 1.0, rtol=1e-5)
-    assert outputs["sex"].shape == (8, 1)
-    assert np.all((outputs["sex"].numpy() > 0) & (outputs["sex"].numpy() < 1))
+    # The Keras model gives logits; the serving signature's outputs are probabilities and class names.
+    assert outputs["species"].shape == (8, 3) and outputs["sex"].shape == (8, 1)
+    served = serving_outputs(penguins_spec, outputs)
+    np.testing.assert_allclose(tf.reduce_sum(served["species"], axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(served["species"], tf.nn.softmax(outputs["species"]), rtol=1e-6)
+    np.testing.assert_allclose(served["sex"], tf.sigmoid(outputs["sex"]), rtol=1e-6)
+    np.testing.assert_array_equal(served["sex__class"].numpy() == b"male", outputs["sex"].numpy()[:, 0] > 0)
+    np.testing.assert_array_equal(served["species__class"].numpy(),
+                                  np.array([b"Adelie", b"Chinstrap", b"Gentoo"])[np.argmax(outputs["species"], 1)])
     # A fresh regression head predicts near its label's mean, in the label's units.
     assert np.abs(outputs["body_mass_g"].numpy() - 4200).max() < 4 * 800
+    assert served["body_mass_g"] is outputs["body_mass_g"]
 
 
 def test_each_head_gets_the_loss_the_spec_names(model, penguins_spec):
-    assert isinstance(model.loss["species"], tf_keras.losses.SparseCategoricalCrossentropy)
-    assert isinstance(model.loss["sex"], tf_keras.losses.BinaryCrossentropy)
+    assert isinstance(model.loss["species"], SparseCategoricalCrossentropyFromLogits)
+    assert isinstance(model.loss["sex"], BinaryCrossentropyFromLogits)
     mass_loss = model.loss["body_mass_g"]
     assert isinstance(mass_loss, StandardizedRegressionLoss)
     assert (mass_loss.kind, mass_loss.delta, mass_loss.scale) == ("huber", 1.0, 800.0)
