@@ -261,8 +261,13 @@ class MultiHeadModel(keras.Model):
         return super().fit(*args, callbacks=list(callbacks or []) + [_EndEpoch(self.loss_weighting)], **kwargs)
 
     def get_config(self):
-        return {**super().get_config(),
-                "loss_weighting": keras.saving.serialize_keras_object(self.loss_weighting)}
+        config = super().get_config()
+        # Keras lists every layer assigned to an attribute, not only the graph's: the loss weighting (kept under
+        # its own key) and the export's Transform layer (not rebuildable from a config; the SavedModel's
+        # signatures carry it). Keep the graph's layers only, so the Keras loader can rebuild the model.
+        in_graph = {layer.name for layer in self.layers if layer.inbound_nodes}
+        config["layers"] = [layer for layer in config["layers"] if layer["name"] in in_graph]
+        return {**config, "loss_weighting": keras.saving.serialize_keras_object(self.loss_weighting)}
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
