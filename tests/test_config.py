@@ -165,3 +165,120 @@ def test_views_differ_only_when_what_the_component_reads_differs(penguins_spec):
 def test_a_partial_view_is_refused_where_a_full_spec_is_needed(penguins_spec):
     with pytest.raises(SpecError, match=r"heads\[0\]\.loss: required field is missing"):
         HeadsSpec.from_dict(penguins_spec.component_view("transform"))
+
+
+def test_threshold_tolerance_and_per_slice_bounds_load_and_round_trip():
+    data = _raw()
+    data["heads"][0]["threshold"] = {"metric": "accuracy", "lower": 0.9, "tolerance": 0.02,
+                                     "per_slice": [{"slice": ["island"], "lower": 0.8}]}
+    data["removed_heads"] = ["old_head"]
+    spec = HeadsSpec.from_dict(data)
+    threshold = spec.head("species").threshold
+    assert (threshold.lower, threshold.tolerance) == (0.9, 0.02)
+    assert [(b.slice, b.lower) for b in threshold.per_slice] == [(("island",), 0.8)]
+    assert spec.removed_heads == ("old_head",)
+    assert HeadsSpec.from_dict(spec.to_dict()) == spec
+
+
+def test_per_slice_bound_must_name_a_spec_slice():
+    data = _raw()
+    data["heads"][0]["threshold"]["per_slice"] = [{"slice": ["year"], "lower": 0.8}]
+    _expect_error(data, "heads[0].threshold.per_slice[0].slice", "is not one of the spec's slices")
+
+
+def test_per_slice_bound_follows_the_metric_direction():
+    data = _raw()
+    data["heads"][2]["threshold"]["per_slice"] = [{"slice": ["island"], "lower": 100}]
+    _expect_error(data, "heads[2].threshold.per_slice[0].lower", "give an upper bound")
+
+
+def test_negative_tolerance_is_rejected():
+    data = _raw()
+    data["heads"][0]["threshold"]["tolerance"] = -0.1
+    _expect_error(data, "heads[0].threshold.tolerance", "must be >= 0")
+
+
+def test_removed_head_cannot_still_be_a_head():
+    data = _raw()
+    data["removed_heads"] = ["sex"]
+    _expect_error(data, "removed_heads[0]", "'sex' is still one of the heads")
+
+
+# --- Loss library, class subsets, angle heads and loss weighting (issue 3) ---
+
+
+def test_loss_parameters_round_trip_with_their_defaults():
+    data = _raw()
+    data["heads"][0]["class_subset"] = ["Chinstrap"]
+    data["heads"][0]["loss"] = {"name": "subset_crossentropy", "subset_weight": 4}
+    data["heads"][0]["metrics"] = ["accuracy", "subset_accuracy"]
+    data["heads"][1]["loss"] = {"name": "focal", "gamma": 0}
+    data["heads"][2]["loss"] = {"name": "mae", "pull_weight": 0.5, "pull_target": -10}
+    data["training"]["loss_weighting"] = "dwa"
+    spec = HeadsSpec.from_dict(data)
+    assert spec.head("species").loss.params == {"label_smoothing": 0.0, "subset_weight": 4.0}
+    assert spec.head("species").class_subset == ("Chinstrap",)
+    assert spec.head("sex").loss.params == {"gamma": 0.0, "alpha": 0.25}
+    assert spec.head("body_mass_g").loss.params == {"pull_weight": 0.5, "pull_target": -10.0}
+    assert spec.training.loss_weighting == "dwa" and spec.training.dwa_temperature == 2.0
+    assert HeadsSpec.from_dict(spec.to_dict()) == spec
+
+
+def test_class_weights_name_classes_of_the_head():
+    data = _raw()
+    data["heads"][0]["loss"] = {"name": "sparse_categorical_crossentropy", "class_weights": {"Gentoo": 2}}
+    assert HeadsSpec.from_dict(data).head("species").loss.params["class_weights"] == {"Gentoo": 2.0}
+    data["heads"][0]["loss"]["class_weights"] = {"Emperor": 2}
+    _expect_error(data, "heads[0].loss.class_weights.Emperor", "unknown field")
+    data["heads"][0]["loss"]["class_weights"] = {"Gentoo": 0}
+    _expect_error(data, "heads[0].loss.class_weights.Gentoo", "must be > 0")
+
+
+@pytest.mark.parametrize("loss,field,words", [
+    ({"name": "focal", "alpha": 1.0}, "heads[1].loss.alpha", "must be > 0 and < 1"),
+    ({"name": "focal", "gamma": -1}, "heads[1].loss.gamma", "must be >= 0"),
+    ({"name": "binary_crossentropy", "pos_weight": 0}, "heads[1].loss.pos_weight", "must be > 0"),
+    ({"name": "focal", "pos_weight": 2}, "heads[1].loss.pos_weight", "takes no parameter"),
+])
+def test_loss_parameter_ranges_name_the_field(loss, field, words):
+    data = _raw()
+    data["heads"][1]["loss"] = loss
+    _expect_error(data, field, words)
+
+
+def test_subset_loss_and_metric_need_a_class_subset_of_known_classes():
+    data = _raw()
+    data["heads"][0]["loss"] = "subset_crossentropy"
+    _expect_error(data, "heads[0].class_subset", "required by loss 'subset_crossentropy'")
+    data = _raw()
+    data["heads"][0]["metrics"] = ["subset_accuracy"]
+    _expect_error(data, "heads[0].class_subset", "required by metric 'subset_accuracy'")
+    data["heads"][0]["class_subset"] = ["Emperor"]
+    _expect_error(data, "heads[0].class_subset[0]", "'Emperor' is not one of the head's classes")
+    data["heads"][0]["class_subset"] = ["Adelie", "Chinstrap", "Gentoo"]
+    _expect_error(data, "heads[0].class_subset", "not all of them")
+    data = _raw()
+    data["heads"][1]["class_subset"] = ["male"]
+    _expect_error(data, "heads[1].class_subset", "only a multiclass head")
+
+
+def test_angle_head_takes_the_cosine_loss_and_angular_error():
+    data = _raw()
+    data["heads"][2] = {"name": "body_mass_g", "kind": "angle", "loss": "cosine",
+                        "threshold": {"metric": "angular_error_deg", "upper": 20}}
+    head = HeadsSpec.from_dict(data).head("body_mass_g")
+    assert (head.kind, head.loss.name, head.metrics) == ("angle", "cosine", ("angular_error_deg",))
+    data["heads"][2]["classes"] = ["a", "b"]
+    _expect_error(data, "heads[2].classes", "an angle head has no classes")
+    del data["heads"][2]["classes"]
+    data["heads"][2]["loss"] = "mse"
+    _expect_error(data, "heads[2].loss.name", "'mse' is not one of: cosine")
+
+
+def test_loss_weighting_mode_is_checked():
+    data = _raw()
+    data["training"]["loss_weighting"] = "gradnorm"
+    _expect_error(data, "training.loss_weighting", "'gradnorm' is not one of: fixed, uncertainty, dwa")
+    data["training"]["loss_weighting"] = "dwa"
+    data["training"]["dwa_temperature"] = 0
+    _expect_error(data, "training.dwa_temperature", "must be > 0")
