@@ -10,23 +10,49 @@ A model already in the serving directory (the same Trainer output, e.g. a rerun 
 pushed again: the push is recorded as not pushed, with the version that already serves it.
 """
 
+import json
 import os
 import time
+from typing import Any, Optional
 
+from tfx import types
 from tfx.components.pusher import executor as tfx_pusher_executor
-from tfx.components.pusher.component import Pusher
-from tfx.dsl.components.base import executor_spec
+from tfx.dsl.components.base import base_component, executor_spec
 from tfx.proto import pusher_pb2
-from tfx.types import artifact_utils, standard_component_specs
-from tfx.utils import io_utils, proto_utils
+from tfx.types import artifact_utils, component_spec, standard_artifacts, standard_component_specs
+from tfx.utils import io_utils, json_utils, proto_utils
 
 from components.serving_dir import push_atomically, version_serving
 
 ALREADY_SERVING_KEY = "already_serving_version"
+EXAMPLES_KEY = "examples"
+EVALUATION_KEY = "evaluation"
+
+
+def candidate_metrics(evaluation_uri: str) -> dict[str, dict[str, float]]:
+    """The candidate model's metrics on the whole eval split, from TFMA's output: `{head: {metric: value}}`."""
+    import tensorflow_model_analysis as tfma  # noqa: PLC0415 - heavy; only where metrics are read
+
+    values: dict[str, dict[str, float]] = {}
+    for metrics in tfma.load_metrics(evaluation_uri):
+        if metrics.slice_key.single_slice_keys:
+            continue
+        for kv in metrics.metric_keys_and_values:
+            key = kv.key
+            if key.is_diff or key.model_name not in ("", tfma.CANDIDATE_KEY):
+                continue
+            if kv.value.HasField("double_value"):
+                values.setdefault(key.output_name, {})[key.name] = kv.value.double_value.value
+    return values
 
 
 class AtomicPushExecutor(tfx_pusher_executor.Executor):
-    """TFX's Pusher executor with an atomic, once-only filesystem push; ML Metadata records as TFX writes them."""
+    """TFX's Pusher executor with an atomic, once-only filesystem push and a provenance record.
+
+    ML Metadata records are TFX's own (pushed, pushed_destination, pushed_version); the record written beside the
+    model (`assets.extra/push.json`) adds what a person or a script needs without TensorFlow: which model artifact,
+    the data it was trained on, the heads spec's hash, the git commit, the training settings and the eval metrics.
+    """
 
     def Do(self, input_dict, output_dict, exec_properties) -> None:
         destination = pusher_pb2.PushDestination()
@@ -47,13 +73,51 @@ class AtomicPushExecutor(tfx_pusher_executor.Executor):
             self._MarkNotPushed(model_push)
             model_push.set_string_custom_property(ALREADY_SERVING_KEY, already)
             return
-        record = {"model_uri": model.uri, "model_artifact_id": model.id, "pushed_at": time.time()}
+        record = provenance_record(model, input_dict, exec_properties)
         version_dir = push_atomically(self.GetModelPath(input_dict), base_dir, record)
         io_utils.copy_dir(self.GetModelPath(input_dict), model_push.uri)   # TFX's archive copy
         self._MarkPushed(model_push, pushed_destination=version_dir, pushed_version=os.path.basename(version_dir))
 
 
-class AtomicPusher(Pusher):
-    """The Pusher component with `AtomicPushExecutor`."""
+def provenance_record(model, input_dict, exec_properties) -> dict:
+    """What the push record holds: the model, its data, the settings it was built with, its eval metrics."""
+    record = {"model_uri": model.uri, "model_artifact_id": model.id, "pushed_at": time.time()}
+    record.update(json.loads(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "null") or {})
+    examples = input_dict.get(EXAMPLES_KEY) or []
+    if examples:
+        record["data"] = {"uri": examples[0].uri, "span": examples[0].span}
+    evaluation = input_dict.get(EVALUATION_KEY) or []
+    if evaluation:
+        record["eval_metrics"] = candidate_metrics(evaluation[0].uri)
+    return record
 
+
+class AtomicPusherSpec(standard_component_specs.PusherSpec):
+    """TFX's PusherSpec, plus the inputs the provenance record reads: the examples and the evaluation."""
+
+    INPUTS = {
+        **standard_component_specs.PusherSpec.INPUTS,
+        EXAMPLES_KEY: component_spec.ChannelParameter(type=standard_artifacts.Examples, optional=True),
+        EVALUATION_KEY: component_spec.ChannelParameter(type=standard_artifacts.ModelEvaluation, optional=True),
+    }
+
+
+class AtomicPusher(base_component.BaseComponent):
+    """The Pusher component with `AtomicPushExecutor`.
+
+    Args:
+      model, model_blessing, push_destination: as TFX's Pusher.
+      examples: the Examples the model was trained on (their span goes into the record).
+      evaluation: the Evaluator's output (its overall metrics go into the record).
+      provenance: JSON-compatible facts to record with every push (spec hash, git commit, training settings).
+    """
+
+    SPEC_CLASS = AtomicPusherSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(AtomicPushExecutor)
+
+    def __init__(self, model, model_blessing, push_destination: pusher_pb2.PushDestination, examples=None,
+                 evaluation=None, provenance: Optional[dict[str, Any]] = None):
+        super().__init__(spec=AtomicPusherSpec(
+            model=model, model_blessing=model_blessing, push_destination=push_destination,
+            custom_config=json_utils.dumps(provenance or {}), examples=examples, evaluation=evaluation,
+            pushed_model=types.Channel(type=standard_artifacts.PushedModel)))

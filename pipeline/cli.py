@@ -5,6 +5,7 @@ once; TensorFlow and TFX load when a run starts.
 """
 
 import argparse
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -38,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--beam-arg", action="append", dest="beam_args", metavar="ARG",
                      help="a Beam option for the components' Beam jobs, repeatable (default: in-process, "
                           "--runner=DirectRunner --direct_running_mode=in_memory --direct_num_workers=1)")
+    runs = commands.add_parser("runs", help="list past runs from ML Metadata",
+                               description="When, data span, each head's thresholded metric, blessed, pushed "
+                                           "version and provenance of every run in a workdir.")
+    runs.add_argument("--workdir", required=True, help="the workdir of `run`")
     return parser
 
 
@@ -77,15 +82,23 @@ def run_command(args: argparse.Namespace) -> int:
     from ml_metadata.metadata_store import metadata_store  # noqa: PLC0415
 
     from pipeline import local_runner, results  # noqa: PLC0415
+    from pipeline.eval_config import HeadsChangedError  # noqa: PLC0415
     from pipeline.pipeline import create_pipeline  # noqa: PLC0415
 
     metadata_path = workdir / "metadata.sqlite"
     workdir.mkdir(parents=True, exist_ok=True)
-    pipeline = create_pipeline(
-        name=spec.name, root=str(workdir / "artifacts"), data=data, spec=spec,
-        schema_path=str(schema.resolve()) if schema else None, serving_dir=str(serving_dir),
-        metadata_connection_config=local_runner.metadata_config(str(metadata_path)),
-        beam_pipeline_args=args.beam_args or local_runner.IN_PROCESS_BEAM_ARGS, enable_cache=not args.no_cache)
+    store = metadata_store.MetadataStore(local_runner.metadata_config(str(metadata_path)))
+    provenance = {"heads_spec_fingerprint": spec.fingerprint(), "git_commit": project_git_commit(),
+                  "training": spec.to_dict()["training"], "heads": [h.name for h in spec.heads]}
+    try:
+        pipeline = create_pipeline(
+            name=spec.name, root=str(workdir / "artifacts"), data=data, spec=spec,
+            schema_path=str(schema.resolve()) if schema else None, serving_dir=str(serving_dir),
+            metadata_connection_config=local_runner.metadata_config(str(metadata_path)),
+            beam_pipeline_args=args.beam_args or local_runner.IN_PROCESS_BEAM_ARGS, enable_cache=not args.no_cache,
+            baseline_heads=results.latest_blessed_model_heads(store), provenance=provenance)
+    except HeadsChangedError as e:
+        raise SpecError(f"{spec_path}: {e}") from None
     print(f"imports and pipeline construction: {time.monotonic() - started:.1f} s", flush=True)
     try:
         local_runner.run(pipeline)
@@ -95,7 +108,6 @@ def run_command(args: argparse.Namespace) -> int:
         if rejected:
             print("Nothing was transformed, trained or pushed.", file=sys.stderr)
         return EXIT_DATA_REJECTED if rejected else EXIT_FAILED
-    store = metadata_store.MetadataStore(local_runner.metadata_config(str(metadata_path)))
     result = results.read_run_result(store, spec)
     print(f"\nfinished in {time.monotonic() - started:.1f} s\n")
     print(results.format_table(result))
@@ -113,6 +125,32 @@ def run_command(args: argparse.Namespace) -> int:
     return EXIT_NOT_BLESSED
 
 
+def runs_command(args: argparse.Namespace) -> int:
+    metadata_path = Path(args.workdir) / "metadata.sqlite"
+    if not metadata_path.exists():
+        raise SpecError(f"--workdir: {args.workdir} holds no ML Metadata store (metadata.sqlite)")
+    from ml_metadata.metadata_store import metadata_store  # noqa: PLC0415
+
+    from pipeline import local_runner, results  # noqa: PLC0415
+
+    store = metadata_store.MetadataStore(local_runner.metadata_config(str(metadata_path)))
+    print(results.format_runs(results.run_summaries(store)))
+    return 0
+
+
+def project_git_commit() -> str:
+    """The project's git commit, `+dirty` when tracked files differ from it; `unknown` outside a git checkout."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                                check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("+dirty" if dirty else "")
+
+
 def _root_message(error: BaseException) -> str:
     """The innermost message of an exception chain (Beam wraps a component's error in its own)."""
     while error.__cause__ is not None or error.__context__ is not None:
@@ -125,6 +163,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         if args.command == "run":
             return run_command(args)
+        if args.command == "runs":
+            return runs_command(args)
     except SpecError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_CONFIG

@@ -122,18 +122,37 @@ class LossSpec:
 
 
 @dataclasses.dataclass(frozen=True)
+class SliceBound:
+    """A bound on a head's threshold metric in every slice of one of the spec's slices (e.g. every island).
+
+    Attributes:
+      slice: the categorical features of the slice, one of the spec's `slices`.
+      lower / upper: as in `ThresholdSpec`, the same direction as the head's overall bound.
+    """
+
+    slice: tuple[str, ...]
+    lower: Optional[float] = None
+    upper: Optional[float] = None
+
+
+@dataclasses.dataclass(frozen=True)
 class ThresholdSpec:
-    """The bound a head's metric must meet on the eval split for the model to be blessed.
+    """The bounds a head's metric must meet on the eval split for the model to be blessed.
 
     Attributes:
       metric: one of the head's metrics.
-      lower: the metric must be at least this (metrics where larger is better).
-      upper: the metric must be at most this (metrics where smaller is better).
+      lower: the metric must be at least this over the whole eval split (metrics where larger is better).
+      upper: the metric must be at most this over the whole eval split (metrics where smaller is better).
+      tolerance: how much worse than the baseline (the latest blessed model) the metric may be, in its own units;
+        None: not compared. A head the baseline lacks is judged on its absolute bounds alone.
+      per_slice: bounds on every slice of some of the spec's slices.
     """
 
     metric: str
     lower: Optional[float] = None
     upper: Optional[float] = None
+    tolerance: Optional[float] = None
+    per_slice: tuple[SliceBound, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,6 +202,8 @@ class TrainingSpec:
         (Kendall, Gal and Cipolla 2018: a learned log-variance per head), or `dwa` (dynamic weight average,
         Liu, Johns and Davison 2019: weights from the ratio of each head's last two epoch losses).
       dwa_temperature: the temperature of `dwa`'s softmax; larger spreads the weights less.
+      dropout: dropout rate after each trunk layer while training (0: none).
+      l2: L2 penalty on the trunk's and heads' kernels, added to the training loss (0: none).
     """
 
     trunk: tuple[int, ...] = (32, 16)
@@ -193,6 +214,8 @@ class TrainingSpec:
     seed: int = 42
     loss_weighting: str = "fixed"
     dwa_temperature: float = 2.0
+    dropout: float = 0.0
+    l2: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -204,6 +227,8 @@ class HeadsSpec:
     heads: tuple[HeadSpec, ...]
     slices: tuple[tuple[str, ...], ...] = ()
     training: TrainingSpec = TrainingSpec()
+    min_slice_size: int = 1                # smaller slices are suppressed by TFMA (the report says so)
+    removed_heads: tuple[str, ...] = ()    # heads of the serving model this spec drops on purpose
 
     @property
     def label_columns(self) -> tuple[str, ...]:
@@ -228,6 +253,8 @@ class HeadsSpec:
             "slices": [list(s) for s in self.slices],
             "training": {k: (list(v) if isinstance(v, tuple) else v)
                          for k, v in dataclasses.asdict(self.training).items()},
+            "min_slice_size": self.min_slice_size,
+            "removed_heads": list(self.removed_heads),
         }
 
     def fingerprint(self) -> str:
@@ -246,7 +273,8 @@ class HeadsSpec:
             (all but slices and thresholds).
         """
         data = self.to_dict()
-        del data["slices"]
+        for key in ("slices", "min_slice_size", "removed_heads"):
+            del data[key]
         for head in data["heads"]:
             del head["threshold"]
             if component == "transform":
@@ -284,7 +312,10 @@ def _head_to_dict(head: HeadSpec) -> dict[str, Any]:
     out["loss_weight"] = head.loss_weight
     out["metrics"] = list(head.metrics)
     if head.threshold is not None:
-        out["threshold"] = {k: v for k, v in dataclasses.asdict(head.threshold).items() if v is not None}
+        threshold = dataclasses.asdict(head.threshold)
+        threshold["per_slice"] = [{k: (list(v) if k == "slice" else v) for k, v in b.items() if v is not None}
+                                  for b in threshold["per_slice"]]
+        out["threshold"] = {k: v for k, v in threshold.items() if v is not None and v != []}
     return out
 
 
@@ -360,6 +391,12 @@ class _Parser:
             raise self.fail(field, f"must be > 0, got {value!r}")
         return float(value)
 
+    def fraction(self, value: Any, field: str) -> float:
+        number = self.number(value, field)
+        if not 0 <= number < 1:
+            raise self.fail(field, f"must be >= 0 and < 1, got {value!r}")
+        return number
+
     def integer(self, value: Any, field: str, minimum: int = 1) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise self.fail(field, f"expected an integer >= {minimum}, got {value!r}")
@@ -373,7 +410,8 @@ class _Parser:
         return value
 
     def spec(self, data: Any) -> HeadsSpec:
-        data = self.mapping(data, "", ("name", "features", "heads", "slices", "training"),
+        data = self.mapping(data, "", ("name", "features", "heads", "slices", "training", "min_slice_size",
+                                       "removed_heads"),
                             required=("name", "features", "heads"))
         name = self.name(data["name"], "name")
         features = tuple(self.feature(f, f"features[{i}]")
@@ -388,8 +426,21 @@ class _Parser:
                 raise self.fail(f"heads[{i}].label", f"column {h.label!r} is also a feature; a label cannot be an input")
         slices = tuple(self.slice(s, f"slices[{i}]", features)
                        for i, s in enumerate(self.sequence(data.get("slices", []), "slices", non_empty=False)))
+        for i, h in enumerate(heads):
+            for j, bound in enumerate(h.threshold.per_slice if h.threshold else ()):
+                if bound.slice not in slices:
+                    raise self.fail(f"heads[{i}].threshold.per_slice[{j}].slice",
+                                    f"{list(bound.slice)} is not one of the spec's slices {[list(s) for s in slices]}")
         training = self.training(data.get("training", {}), "training")
-        return HeadsSpec(name=name, features=features, heads=heads, slices=slices, training=training)
+        min_slice_size = self.integer(data.get("min_slice_size", 1), "min_slice_size")
+        removed = tuple(self.name(n, f"removed_heads[{i}]")
+                        for i, n in enumerate(self.sequence(data.get("removed_heads", []), "removed_heads",
+                                                            non_empty=False)))
+        for i, n in enumerate(removed):
+            if n in {h.name for h in heads}:
+                raise self.fail(f"removed_heads[{i}]", f"{n!r} is still one of the heads")
+        return HeadsSpec(name=name, features=features, heads=heads, slices=slices, training=training,
+                         min_slice_size=min_slice_size, removed_heads=removed)
 
     def unique(self, names: Sequence[str], field: str, key: str) -> None:
         seen: dict[str, int] = {}
@@ -484,9 +535,28 @@ class _Parser:
         return LossSpec(name=name, params=params)
 
     def threshold(self, data: Any, field: str, kind: str) -> ThresholdSpec:
-        data = self.mapping(data, field, ("metric", "lower", "upper"), required=("metric",))
+        data = self.mapping(data, field, ("metric", "lower", "upper", "tolerance", "per_slice"), required=("metric",))
         metric = self.choice(data["metric"], f"{field}.metric", tuple(METRICS[kind]))
         higher_is_better = METRICS[kind][metric]
+        bound, value = self.bound(data, field, metric, higher_is_better)
+        tolerance = data.get("tolerance")
+        if tolerance is not None:
+            tolerance = self.number(tolerance, f"{field}.tolerance")
+            if tolerance < 0:
+                raise self.fail(f"{field}.tolerance", f"must be >= 0 (how much worse than the baseline {metric} may "
+                                                      f"be), got {tolerance:g}")
+        per_slice = []
+        for i, item in enumerate(self.sequence(data.get("per_slice", []), f"{field}.per_slice", non_empty=False)):
+            where = f"{field}.per_slice[{i}]"
+            item = self.mapping(item, where, ("slice", "lower", "upper"), required=("slice",))
+            columns = [item["slice"]] if isinstance(item["slice"], str) else self.sequence(item["slice"],
+                                                                                           f"{where}.slice")
+            slice_bound, slice_value = self.bound(item, where, metric, higher_is_better)
+            per_slice.append(SliceBound(slice=tuple(columns), **{slice_bound: slice_value}))
+        return ThresholdSpec(metric=metric, tolerance=tolerance, per_slice=tuple(per_slice), **{bound: value})
+
+    def bound(self, data: dict, field: str, metric: str, higher_is_better: bool) -> tuple[str, float]:
+        """The one bound (`lower` or `upper`, as the metric's direction needs) of a threshold mapping."""
         bound = "lower" if higher_is_better else "upper"
         wrong = "upper" if higher_is_better else "lower"
         if wrong in data:
@@ -494,8 +564,7 @@ class _Parser:
                                                 f"; give {'a lower' if higher_is_better else 'an upper'} bound")
         if bound not in data:
             raise self.fail(f"{field}.{bound}", f"required: the {bound} bound on {metric}")
-        value = self.number(data[bound], f"{field}.{bound}")
-        return ThresholdSpec(metric=metric, **{bound: value})
+        return bound, self.number(data[bound], f"{field}.{bound}")
 
     def slice(self, data: Any, field: str, features: Sequence[FeatureSpec]) -> tuple[str, ...]:
         columns = [data] if isinstance(data, str) else self.sequence(data, field)
@@ -525,4 +594,6 @@ class _Parser:
                                        LOSS_WEIGHTINGS),
             dwa_temperature=self.number(data.get("dwa_temperature", default.dwa_temperature),
                                         f"{field}.dwa_temperature", positive=True),
+            dropout=self.fraction(data.get("dropout", default.dropout), f"{field}.dropout"),
+            l2=self.fraction(data.get("l2", default.l2), f"{field}.l2"),
         )

@@ -6,6 +6,8 @@ Each head is scored on its own output of `serving_default`, against its own labe
 
 import json
 
+from typing import Collection, Optional
+
 import tensorflow_model_analysis as tfma
 
 from pipeline.config import HeadSpec, HeadsSpec, label_name, weight_name
@@ -34,10 +36,22 @@ def tfma_metric_name(head: HeadSpec, metric: str) -> str:
     return METRIC_CLASSES[(head.kind, metric)][1]
 
 
-def build_threshold(head: HeadSpec) -> tfma.MetricThreshold:
-    bound = ({"lower_bound": {"value": head.threshold.lower}} if head.threshold.lower is not None
-             else {"upper_bound": {"value": head.threshold.upper}})
-    return tfma.MetricThreshold(value_threshold=tfma.GenericValueThreshold(**bound))
+def value_threshold(lower: Optional[float], upper: Optional[float]) -> tfma.GenericValueThreshold:
+    return tfma.GenericValueThreshold(**({"lower_bound": {"value": lower}} if lower is not None
+                                         else {"upper_bound": {"value": upper}}))
+
+
+def build_threshold(head: HeadSpec, compare_to_baseline: bool) -> tfma.MetricThreshold:
+    """The head's overall bound, and its change bound against the baseline when it has one and is compared."""
+    threshold = tfma.MetricThreshold(value_threshold=value_threshold(head.threshold.lower, head.threshold.upper))
+    if compare_to_baseline and head.threshold.tolerance is not None:
+        higher_is_better = head.threshold.lower is not None
+        # TFMA compares candidate - baseline with `absolute`: at least -tolerance, or at most +tolerance.
+        threshold.change_threshold.CopyFrom(tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER if higher_is_better
+            else tfma.MetricDirection.LOWER_IS_BETTER,
+            absolute={"value": -head.threshold.tolerance if higher_is_better else head.threshold.tolerance}))
+    return threshold
 
 
 def metric_config(head: HeadSpec, metric: str) -> tfma.MetricConfig:
@@ -51,19 +65,53 @@ def metric_config(head: HeadSpec, metric: str) -> tfma.MetricConfig:
     return tfma.MetricConfig(class_name=class_name, module=CUSTOM_METRICS_MODULE, config=json.dumps(config))
 
 
-def build_metrics_spec(head: HeadSpec) -> tfma.MetricsSpec:
+def build_metrics_spec(head: HeadSpec, in_baseline: bool) -> tfma.MetricsSpec:
+    """One head's metrics and thresholds.
+
+    Args:
+      head: the head.
+      in_baseline: whether the baseline model has this head. A new head is judged on its absolute bounds alone
+        and scored for the candidate only: the baseline has no output to score, and a change threshold on a
+        metric the baseline lacks fails ("Metric not found"), so the model could never be blessed.
+    """
     metrics = [tfma.MetricConfig(class_name="ExampleCount"), tfma.MetricConfig(class_name="WeightedExampleCount")]
     for metric in head.metrics:
         config = metric_config(head, metric)
         if metric == head.threshold.metric:
             # A plain MetricConfig.threshold would judge every slice; the spec's bound is for the whole eval split.
-            config.per_slice_thresholds.add(slicing_specs=[tfma.SlicingSpec()], threshold=build_threshold(head))
+            config.per_slice_thresholds.add(slicing_specs=[tfma.SlicingSpec()],
+                                            threshold=build_threshold(head, compare_to_baseline=in_baseline))
+            for bound in head.threshold.per_slice:
+                config.per_slice_thresholds.add(
+                    slicing_specs=[tfma.SlicingSpec(feature_keys=list(bound.slice))],
+                    threshold=tfma.MetricThreshold(value_threshold=value_threshold(bound.lower, bound.upper)))
         metrics.append(config)
-    return tfma.MetricsSpec(output_names=[head.name], metrics=metrics)
+    return tfma.MetricsSpec(output_names=[head.name], metrics=metrics,
+                            model_names=[] if in_baseline else [tfma.CANDIDATE_KEY])
 
 
-def build_eval_config(spec: HeadsSpec) -> tfma.EvalConfig:
-    """The EvalConfig: every head thresholded (TFMA blesses nothing without thresholds), sliced as the spec says."""
+class HeadsChangedError(ValueError):
+    """The spec drops a head the serving model has, without saying so in `removed_heads`."""
+
+
+def build_eval_config(spec: HeadsSpec, baseline_heads: Optional[Collection[str]] = None) -> tfma.EvalConfig:
+    """The EvalConfig: every head thresholded (TFMA blesses nothing without thresholds), sliced as the spec says.
+
+    Args:
+      spec: the heads spec.
+      baseline_heads: the heads of the latest blessed model, the Evaluator's baseline; None when there is none
+        (the first run: TFMA then ignores change thresholds and judges absolute bounds alone).
+
+    Raises:
+      HeadsChangedError: the baseline has a head that the spec neither has nor lists in `removed_heads`.
+    """
+    if baseline_heads is not None:
+        dropped = sorted(set(baseline_heads) - {h.name for h in spec.heads} - set(spec.removed_heads))
+        if dropped:
+            raise HeadsChangedError(
+                f"the model now serving has head(s) {dropped} that the spec does not; to drop them on purpose, "
+                f"list them under removed_heads")
+    in_baseline = (lambda name: True) if baseline_heads is None else (lambda name: name in baseline_heads)
     model_spec = tfma.ModelSpec(
         signature_name="serving_default",
         preprocessing_function_names=["transform_features"],
@@ -74,4 +122,5 @@ def build_eval_config(spec: HeadsSpec) -> tfma.EvalConfig:
     )
     slicing_specs = [tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=list(s)) for s in spec.slices]
     return tfma.EvalConfig(model_specs=[model_spec], slicing_specs=slicing_specs,
-                           metrics_specs=[build_metrics_spec(h) for h in spec.heads])
+                           metrics_specs=[build_metrics_spec(h, in_baseline(h.name)) for h in spec.heads],
+                           options=tfma.Options(min_slice_size={"value": spec.min_slice_size}))

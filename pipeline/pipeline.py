@@ -2,7 +2,7 @@
 
 import hashlib
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Collection, Optional, Sequence
 
 from tfx.components.evaluator.component import Evaluator
 from tfx.components.example_gen.csv_example_gen.component import CsvExampleGen
@@ -52,7 +52,8 @@ def module_code_fingerprint(patterns: Sequence[str], root: Path = PROJECT_ROOT) 
 
 def create_pipeline(*, name: str, root: str, data: DataSource, spec: HeadsSpec, schema_path: Optional[str],
                     serving_dir: str, metadata_connection_config, beam_pipeline_args: Sequence[str],
-                    enable_cache: bool = True) -> tfx_pipeline.Pipeline:
+                    enable_cache: bool = True, baseline_heads: Optional[Collection[str]] = None,
+                    provenance: Optional[dict[str, Any]] = None) -> tfx_pipeline.Pipeline:
     """Builds the multi-head pipeline.
 
     Args:
@@ -65,6 +66,9 @@ def create_pipeline(*, name: str, root: str, data: DataSource, spec: HeadsSpec, 
       metadata_connection_config: the ML Metadata store.
       beam_pipeline_args: Beam options of the components that run Beam jobs.
       enable_cache: reuse outputs of executions whose inputs and properties have not changed.
+      baseline_heads: the heads of the latest blessed model (the Evaluator's baseline), None if there is none;
+        heads it lacks are judged on absolute bounds alone (see `build_eval_config`).
+      provenance: facts recorded beside every pushed model (spec hash, git commit, training settings).
     """
     splits = example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="all", pattern=data.pattern)])
     example_gen_class = CsvExampleGen if data.format == "csv" else ImportExampleGen
@@ -104,13 +108,16 @@ def create_pipeline(*, name: str, root: str, data: DataSource, spec: HeadsSpec, 
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=baseline_resolver.outputs["model"],
-        eval_config=build_eval_config(spec),
+        eval_config=build_eval_config(spec, baseline_heads),
     )
     pusher = AtomicPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=pusher_pb2.PushDestination(
             filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=serving_dir)),
+        examples=example_gen.outputs["examples"],
+        evaluation=evaluator.outputs["evaluation"],
+        provenance=provenance,
     ).with_id("Pusher")
     return tfx_pipeline.Pipeline(
         pipeline_name=name,

@@ -1,15 +1,16 @@
 """What a run produced, read back from ML Metadata and the Evaluator's artifacts: per-head results, push."""
 
 import dataclasses
+import json
 from typing import Optional
 
 import tensorflow_model_analysis as tfma
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from components.pusher import ALREADY_SERVING_KEY
+from components.pusher import ALREADY_SERVING_KEY, candidate_metrics
 from pipeline.config import HeadsSpec
-from pipeline.eval_config import tfma_metric_name
+from pipeline.eval_config import METRIC_CLASSES, tfma_metric_name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,10 +60,13 @@ def executions_by_node(store: metadata_store.MetadataStore, run=None) -> dict[st
 def latest_run_outputs(store: metadata_store.MetadataStore) -> dict[str, dict[str, list]]:
     """Output artifacts of every node of the newest pipeline run: `{node_id: {output_key: [artifact]}}`."""
     runs = pipeline_runs(store)
-    if not runs:
-        return {}
+    return run_outputs(store, runs[-1]) if runs else {}
+
+
+def run_outputs(store: metadata_store.MetadataStore, run) -> dict[str, dict[str, list]]:
+    """Output artifacts of every node of one pipeline run (a cached node's are the reused ones)."""
     outputs: dict[str, dict[str, list]] = {}
-    for execution in store.get_executions_by_context(runs[-1].id):
+    for execution in store.get_executions_by_context(run.id):
         node = node_id(store, execution)
         events = [e for e in store.get_events_by_execution_ids([execution.id])
                   if e.type in (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)]
@@ -73,24 +77,41 @@ def latest_run_outputs(store: metadata_store.MetadataStore) -> dict[str, dict[st
     return outputs
 
 
+def latest_blessed_model_heads(store: metadata_store.MetadataStore) -> Optional[list[str]]:
+    """The heads of the model the Evaluator will take as its baseline, None if no model was ever blessed.
+
+    The same choice as TFX's LatestBlessedModelStrategy (the blessed model with the highest id); its heads are read
+    from the spec its Trainer execution was given.
+    """
+    blessed = [_custom_int(b, "current_model_id") for b in store.get_artifacts_by_type("ModelBlessing")
+               if _custom_int(b, "blessed") == 1]
+    if not blessed:
+        return None
+    model_id = max(blessed)
+    events = [e for e in store.get_events_by_artifact_ids([model_id]) if e.type == metadata_store_pb2.Event.OUTPUT]
+    (trainer,) = store.get_executions_by_id([events[0].execution_id])
+    config = json.loads(_exec_property(trainer, "custom_config") or "{}")
+    return [h["name"] for h in config["heads_spec"]["heads"]]
+
+
+def _exec_property(execution, key: str) -> str:
+    """A string execution property as TFX records it (a custom property of the execution)."""
+    for properties in (execution.custom_properties, execution.properties):
+        if key in properties:
+            return properties[key].string_value
+    return ""
+
+
+def _int_property(artifact, key: str) -> Optional[int]:
+    for properties in (artifact.properties, artifact.custom_properties):
+        if key in properties:
+            return properties[key].int_value
+    return None
+
+
 def _custom_int(artifact, key: str) -> Optional[int]:
     value = artifact.custom_properties.get(key)
     return value.int_value if value is not None else None
-
-
-def _candidate_metrics(evaluation_uri: str) -> dict[tuple[str, str], float]:
-    """Overall-slice metrics of the candidate model: `{(output_name, metric_name): value}`."""
-    values = {}
-    for metrics in tfma.load_metrics(evaluation_uri):
-        if metrics.slice_key.single_slice_keys:
-            continue
-        for kv in metrics.metric_keys_and_values:
-            key = kv.key
-            if key.is_diff or key.model_name not in ("", "candidate"):
-                continue
-            if kv.value.HasField("double_value"):
-                values[(key.output_name, key.name)] = kv.value.double_value.value
-    return values
 
 
 def _failures(evaluation_uri: str) -> set[tuple[str, str]]:
@@ -119,13 +140,22 @@ def describe_failures(evaluation_uri: str) -> list[str]:
     result = tfma.load_validation_result(evaluation_uri)
     for per_slice in result.metric_validations_per_slice:
         for failure in per_slice.failures:
-            key, bound = failure.metric_key, failure.metric_threshold.value_threshold
-            bounds = [f">= {bound.lower_bound.value:g}" if bound.HasField("lower_bound") else "",
-                      f"<= {bound.upper_bound.value:g}" if bound.HasField("upper_bound") else ""]
+            key, threshold = failure.metric_key, failure.metric_threshold
             value = (f"{failure.metric_value.double_value.value:.4g}"
                      if failure.metric_value.HasField("double_value") else "missing")
-            lines.append(f"{key.output_name}: {key.name} on slice {_slice_name(per_slice.slice_key)} = {value}, "
-                         f"needs {' and '.join(b for b in bounds if b) or failure.message}")
+            where = f"{key.output_name}: {key.name} on slice {_slice_name(per_slice.slice_key)}"
+            if threshold.HasField("change_threshold"):
+                # TFMA reports the change (candidate - baseline) as the value of a failed change threshold.
+                change = threshold.change_threshold
+                better = "higher" if change.direction == tfma.MetricDirection.HIGHER_IS_BETTER else "lower"
+                needs = f"{'>=' if better == 'higher' else '<='} {change.absolute.value:g}"
+                lines.append(f"{where} changed by {value} against the baseline, needs a change {needs} "
+                             f"({better} is better)")
+            else:
+                bound = threshold.value_threshold
+                bounds = [f">= {bound.lower_bound.value:g}" if bound.HasField("lower_bound") else "",
+                          f"<= {bound.upper_bound.value:g}" if bound.HasField("upper_bound") else ""]
+                lines.append(f"{where} = {value}, needs {' and '.join(b for b in bounds if b) or failure.message}")
     return lines
 
 
@@ -138,7 +168,8 @@ def read_run_result(store: metadata_store.MetadataStore, spec: HeadsSpec) -> Run
     heads: list[HeadResult] = []
     evaluation_uri = evaluation[0].uri if evaluation else None
     if evaluation_uri:
-        values = _candidate_metrics(evaluation_uri)
+        values = {(head, name): value for head, metrics in candidate_metrics(evaluation_uri).items()
+                  for name, value in metrics.items()}
         failed = _failures(evaluation_uri)
         for head in spec.heads:
             name = tfma_metric_name(head, head.threshold.metric)
@@ -163,3 +194,82 @@ def format_table(result: RunResult) -> str:
                      "yes" if h.passed else "NO"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSummary:
+    """One line of the runs list."""
+
+    run_id: str
+    started: float                      # Unix seconds
+    span: Optional[int]
+    heads: dict[str, tuple[str, Optional[float]]]   # head -> (thresholded metric, value)
+    blessed: Optional[bool]             # None: the run never reached the Evaluator
+    pushed_version: Optional[str]
+    already_serving: Optional[str]
+    failed_at: Optional[str]            # the component that failed, if any
+    provenance: dict
+
+
+def _thresholded_metrics(eval_config_json: str) -> dict[str, str]:
+    """`{head: TFMA metric name}` of the metric each head is thresholded on, from the Evaluator's own config."""
+    reported = {class_name: name for class_name, name in METRIC_CLASSES.values()}
+    heads = {}
+    for spec in json.loads(eval_config_json or "{}").get("metrics_specs", []):
+        for metric in spec.get("metrics", []):
+            if metric.get("per_slice_thresholds") or metric.get("threshold"):
+                heads[spec["output_names"][0]] = reported.get(metric["class_name"], metric["class_name"])
+    return heads
+
+
+def run_summaries(store: metadata_store.MetadataStore) -> list[RunSummary]:
+    """Every run in the store, oldest first, read from ML Metadata and the artifacts it points to."""
+    summaries = []
+    for run in pipeline_runs(store):
+        outputs = run_outputs(store, run)
+        executions = executions_by_node(store, run)
+        failed = [node for node, runs in executions.items()
+                  if runs[-1].last_known_state == metadata_store_pb2.Execution.FAILED]
+        examples = next(iter(outputs.get("CsvExampleGen", outputs.get("ImportExampleGen", {})).get("examples", [])),
+                        None)
+        heads: dict[str, tuple[str, Optional[float]]] = {}
+        evaluation = outputs.get("Evaluator", {}).get("evaluation", [])
+        if evaluation and "Evaluator" in executions:
+            metrics = candidate_metrics(evaluation[0].uri)
+            eval_config = _exec_property(executions["Evaluator"][-1], "eval_config")
+            for head, name in _thresholded_metrics(eval_config).items():
+                heads[head] = (name, metrics.get(head, {}).get(name))
+        blessing = outputs.get("Evaluator", {}).get("blessing", [])
+        pushed = outputs.get("Pusher", {}).get("pushed_model", [])
+        pusher = executions.get("Pusher", [None])[-1]
+        provenance = json.loads(_exec_property(pusher, "custom_config") or "null") or {} if pusher else {}
+        pushed_version = already = None
+        if pushed and _custom_int(pushed[0], "pushed") == 1:
+            pushed_version = pushed[0].custom_properties["pushed_version"].string_value
+        elif pushed and ALREADY_SERVING_KEY in pushed[0].custom_properties:
+            already = pushed[0].custom_properties[ALREADY_SERVING_KEY].string_value
+        summaries.append(RunSummary(
+            run_id=run.name, started=run.create_time_since_epoch / 1000,
+            span=_int_property(examples, "span") if examples is not None else None,
+            heads=heads, blessed=(_custom_int(blessing[0], "blessed") == 1) if blessing else None,
+            pushed_version=pushed_version, already_serving=already, failed_at=failed[0] if failed else None,
+            provenance=provenance))
+    return summaries
+
+
+def format_runs(summaries: list[RunSummary]) -> str:
+    """The runs list as a text table, oldest first."""
+    import time  # noqa: PLC0415
+
+    rows = [("run", "started (UTC)", "span", "heads", "blessed", "pushed", "spec", "commit")]
+    for s in summaries:
+        heads = ", ".join(f"{h} {m}={'-' if v is None else f'{v:.4g}'}" for h, (m, v) in s.heads.items()) or "-"
+        outcome = ("failed at " + s.failed_at) if s.failed_at else ("yes" if s.blessed else
+                                                                   "-" if s.blessed is None else "no")
+        pushed = s.pushed_version or (f"already serving ({s.already_serving.rsplit('/', 1)[-1]})"
+                                      if s.already_serving else "-")
+        rows.append((s.run_id, time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(s.started)),
+                     "-" if s.span is None else str(s.span), heads, outcome, pushed,
+                     s.provenance.get("heads_spec_fingerprint", "-"), s.provenance.get("git_commit", "-")[:12]))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)

@@ -1,9 +1,10 @@
 """The Evaluator's config, generated from the heads spec."""
 
+import pytest
 import tensorflow_model_analysis as tfma
 
-from pipeline.config import label_name, weight_name
-from pipeline.eval_config import build_eval_config
+from pipeline.config import HeadsSpec, label_name, weight_name
+from pipeline.eval_config import HeadsChangedError, build_eval_config
 
 
 def test_one_metrics_spec_per_head_with_its_own_label_and_weight(penguins_spec):
@@ -44,8 +45,81 @@ def test_slices_overall_and_by_island(penguins_spec):
 
 def test_tfma_accepts_the_config(penguins_spec):
     # The checks the TFX Evaluator runs on its config before evaluating, with and without a baseline.
-    for has_baseline in (False, True):
-        config = tfma.utils.update_eval_config_with_defaults(build_eval_config(penguins_spec),
+    for has_baseline, baseline_heads in ((False, None), (True, ["species", "sex", "body_mass_g"]),
+                                         (True, ["species"])):
+        config = tfma.utils.update_eval_config_with_defaults(build_eval_config(penguins_spec, baseline_heads),
                                                              has_baseline=has_baseline, rubber_stamp=True)
         tfma.utils.verify_eval_config(config)
         assert tfma.metrics.metric_thresholds_from_metrics_specs(config.metrics_specs, eval_config=config)
+
+
+def head_metric(config, head, class_name):
+    (metrics_spec,) = [m for m in config.metrics_specs if list(m.output_names) == [head]]
+    (metric,) = [m for m in metrics_spec.metrics if m.class_name == class_name]
+    return metrics_spec, metric
+
+
+def test_change_bound_against_the_baseline_from_the_tolerance(penguins_spec):
+    config = build_eval_config(penguins_spec, baseline_heads=["species", "sex", "body_mass_g"])
+    _, accuracy = head_metric(config, "species", "SparseCategoricalAccuracy")
+    change = accuracy.per_slice_thresholds[0].threshold.change_threshold
+    assert change.direction == tfma.MetricDirection.HIGHER_IS_BETTER
+    assert change.absolute.value == pytest.approx(-penguins_spec.head("species").threshold.tolerance)
+    _, mae = head_metric(config, "body_mass_g", "MeanAbsoluteError")
+    change = mae.per_slice_thresholds[0].threshold.change_threshold
+    assert change.direction == tfma.MetricDirection.LOWER_IS_BETTER
+    assert change.absolute.value == penguins_spec.head("body_mass_g").threshold.tolerance
+
+
+def test_a_head_the_baseline_lacks_is_judged_on_absolute_bounds_for_the_candidate_only(penguins_spec):
+    config = build_eval_config(penguins_spec, baseline_heads=["species", "body_mass_g"])
+    metrics_spec, accuracy = head_metric(config, "sex", "BinaryAccuracy")
+    assert not accuracy.per_slice_thresholds[0].threshold.HasField("change_threshold")
+    assert accuracy.per_slice_thresholds[0].threshold.HasField("value_threshold")
+    assert list(metrics_spec.model_names) == [tfma.CANDIDATE_KEY]
+    species_spec, species = head_metric(config, "species", "SparseCategoricalAccuracy")
+    assert species.per_slice_thresholds[0].threshold.HasField("change_threshold")
+    assert list(species_spec.model_names) == []
+
+
+def test_dropping_a_served_head_needs_removed_heads(penguins_spec):
+    with pytest.raises(HeadsChangedError, match=r"has head\(s\) \['year'\] that the spec does not"):
+        build_eval_config(penguins_spec, baseline_heads=["species", "sex", "body_mass_g", "year"])
+    data = penguins_spec.to_dict()
+    data["removed_heads"] = ["year"]
+    build_eval_config(HeadsSpec.from_dict(data), baseline_heads=["species", "sex", "body_mass_g", "year"])
+
+
+def test_per_slice_bounds_and_the_minimum_slice_size(penguins_spec):
+    data = penguins_spec.to_dict()
+    data["heads"][0]["threshold"]["per_slice"] = [{"slice": ["island"], "lower": 0.9}]
+    data["min_slice_size"] = 10
+    config = build_eval_config(HeadsSpec.from_dict(data))
+    _, accuracy = head_metric(config, "species", "SparseCategoricalAccuracy")
+    overall, by_island = accuracy.per_slice_thresholds
+    assert list(by_island.slicing_specs) == [tfma.SlicingSpec(feature_keys=["island"])]
+    assert by_island.threshold.value_threshold.lower_bound.value == 0.9
+    assert config.options.min_slice_size.value == 10
+
+
+def test_custom_metrics_reach_tfma_by_module_with_their_config():
+    from pipeline.config import load_spec
+    from pipeline.eval_config import tfma_metric_name
+
+    from conftest import ROOT
+
+    spec = load_spec(ROOT / "schemas" / "synthetic" / "heads.yaml")
+    config = build_eval_config(spec)
+    by_head = {m.output_names[0]: {c.class_name: c for c in m.metrics} for m in config.metrics_specs}
+    angle = by_head["heading"]["MeanAngularErrorDegrees"]
+    subset = by_head["segment"]["SubsetAccuracy"]
+    assert angle.module == subset.module == "components.metrics"
+    # TFMA builds the metric objects the Evaluator will run from these configs.
+    angle_metric = tfma.metrics.metric_specs.metric_instance(angle)
+    subset_metric = tfma.metrics.metric_specs.metric_instance(subset)
+    assert (angle_metric.name, subset_metric.name) == ("angular_error_deg", "subset_accuracy")
+    assert subset_metric.class_indices == [3]   # segment D
+    assert tfma_metric_name(spec.head("heading"), "angular_error_deg") == "angular_error_deg"
+    for has_baseline in (False, True):
+        tfma.utils.verify_eval_config(tfma.utils.update_eval_config_with_defaults(
+            config, has_baseline=has_baseline, rubber_stamp=True))

@@ -1,0 +1,33 @@
+"""Reading results back: the thresholded metric of each head, and the runs table."""
+
+import json
+
+from google.protobuf import json_format
+
+from pipeline.eval_config import build_eval_config
+from pipeline.results import RunSummary, _thresholded_metrics, format_runs
+
+
+def test_thresholded_metric_of_each_head_comes_from_the_evaluators_own_config(penguins_spec):
+    # As TFX stores it: the EvalConfig as JSON with the protos' field names.
+    config = json.dumps(json_format.MessageToDict(build_eval_config(penguins_spec), preserving_proto_field_name=True))
+    assert _thresholded_metrics(config) == {"species": "sparse_categorical_accuracy", "sex": "binary_accuracy",
+                                            "body_mass_g": "mean_absolute_error"}
+
+
+def test_runs_table_shows_outcome_push_and_provenance():
+    runs = [
+        RunSummary(run_id="r1", started=1795435947.5, span=0, heads={"species": ("accuracy", 0.98)}, blessed=True,
+                   pushed_version="1795436000", already_serving=None, failed_at=None,
+                   provenance={"heads_spec_fingerprint": "abc123", "git_commit": "0123456789abcdef"}),
+        RunSummary(run_id="r2", started=1795436947.5, span=1, heads={}, blessed=None, pushed_version=None,
+                   already_serving=None, failed_at="SchemaGate", provenance={}),
+        RunSummary(run_id="r3", started=1795437947.5, span=1, heads={"species": ("accuracy", 0.98)}, blessed=True,
+                   pushed_version=None, already_serving="/s/1795436000", failed_at=None, provenance={}),
+    ]
+    lines = format_runs(runs).splitlines()
+    assert lines[0].split()[:3] == ["run", "started", "(UTC)"]
+    assert "species accuracy=0.98" in lines[1] and "1795436000" in lines[1] and "abc123" in lines[1]
+    assert "0123456789ab" in lines[1] and "2026-11-23" in lines[1]
+    assert "failed at SchemaGate" in lines[2]
+    assert "already serving (1795436000)" in lines[3]
