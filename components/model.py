@@ -63,10 +63,16 @@ def build_inputs(spec: HeadsSpec, vocab_sizes: Mapping[str, int]) -> tuple[dict,
     return inputs, keras.layers.Concatenate(name="features")(encoded)
 
 
-def build_trunk(x: tf.Tensor, widths: tuple[int, ...]) -> tf.Tensor:
+def build_trunk(x: tf.Tensor, widths: tuple[int, ...], dropout: float = 0.0, l2: float = 0.0) -> tf.Tensor:
     for i, width in enumerate(widths):
-        x = keras.layers.Dense(width, activation="relu", name=f"trunk_{i}")(x)
+        x = keras.layers.Dense(width, activation="relu", name=f"trunk_{i}", kernel_regularizer=_l2(l2))(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout, name=f"trunk_{i}_dropout")(x)
     return x
+
+
+def _l2(l2: float):
+    return keras.regularizers.L2(l2) if l2 else None
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -82,15 +88,17 @@ class VectorToAngle(keras.layers.Layer):
         return tf.math.floormod(angle, 2.0 * math.pi)[:, None]
 
 
-def build_head(head: HeadSpec, trunk: tf.Tensor, stats: LabelStats | None) -> tf.Tensor:
+def build_head(head: HeadSpec, trunk: tf.Tensor, stats: LabelStats | None, l2: float = 0.0) -> tf.Tensor:
     """One head's output layer, named after the head: logits, a value in the label's units, or an angle."""
+    regularizer = _l2(l2)
     if head.kind == "multiclass":
-        return keras.layers.Dense(len(head.classes), name=head.name)(trunk)
+        return keras.layers.Dense(len(head.classes), name=head.name, kernel_regularizer=regularizer)(trunk)
     if head.kind == "binary":
-        return keras.layers.Dense(1, name=head.name)(trunk)
+        return keras.layers.Dense(1, name=head.name, kernel_regularizer=regularizer)(trunk)
     if head.kind == "angle":
-        return VectorToAngle(name=head.name)(keras.layers.Dense(2, name=f"{head.name}_vector")(trunk))
-    standardized = keras.layers.Dense(1, name=f"{head.name}_standardized")(trunk)
+        vector = keras.layers.Dense(2, name=f"{head.name}_vector", kernel_regularizer=regularizer)(trunk)
+        return VectorToAngle(name=head.name)(vector)
+    standardized = keras.layers.Dense(1, name=f"{head.name}_standardized", kernel_regularizer=regularizer)(trunk)
     # Predict in the label's units: the output layer undoes the standardization the head learns in.
     return keras.layers.Rescaling(scale=stats.std, offset=stats.mean, name=head.name)(standardized)
 
@@ -293,8 +301,9 @@ def build_model(spec: HeadsSpec, vocab_sizes: Mapping[str, int], stats: Mapping[
     """
     keras.utils.set_random_seed(spec.training.seed)
     inputs, encoded = build_inputs(spec, vocab_sizes)
-    trunk = build_trunk(encoded, spec.training.trunk)
-    outputs = {h.name: build_head(h, trunk, stats.get(h.name)) for h in spec.heads}
+    training = spec.training
+    trunk = build_trunk(encoded, training.trunk, training.dropout, training.l2)
+    outputs = {h.name: build_head(h, trunk, stats.get(h.name), training.l2) for h in spec.heads}
     weighting = LossWeighting(heads=[h.name for h in spec.heads], mode=spec.training.loss_weighting,
                               loss_weights=[h.loss_weight for h in spec.heads],
                               temperature=spec.training.dwa_temperature, name="loss_weighting")

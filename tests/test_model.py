@@ -137,3 +137,28 @@ def test_label_stats_ignore_masked_rows():
     assert stats == LabelStats(mean=2.0, std=1.0)
     with pytest.raises(ValueError, match="no training row"):
         label_stats(np.array([1.0]), np.array([0.0]))
+
+
+def test_subset_accuracy_counts_only_rows_of_the_subset():
+    from components.metrics import SubsetAccuracy
+
+    metric = SubsetAccuracy([1, 2])
+    y_true = np.array([0, 1, 2, 2, 1])
+    logits = np.array([[9, 0, 0], [0, 9, 0], [9, 0, 0], [0, 0, 9], [0, 9, 0]], np.float32)
+    metric.update_state(y_true, logits, sample_weight=np.array([1, 1, 1, 1, 0], np.float32))
+    # Subset rows 1, 2, 3 (row 4 is masked): right, wrong, right. Row 0 is outside the subset.
+    assert float(metric.result()) == pytest.approx(2 / 3)
+    # Probabilities give the same answer as logits (the serving signature gives TFMA probabilities).
+    again = SubsetAccuracy([1, 2])
+    again.update_state(y_true, tf.nn.softmax(logits), sample_weight=np.array([1, 1, 1, 1, 0], np.float32))
+    assert float(again.result()) == pytest.approx(2 / 3)
+
+
+def test_mean_angular_error_is_in_degrees_the_short_way_round():
+    from components.metrics import MeanAngularErrorDegrees
+
+    metric = MeanAngularErrorDegrees()
+    y_true = np.array([0.1, np.pi, 1.0, 3.0], np.float32)
+    y_pred = np.array([[2 * np.pi - 0.1], [0.0], [1.0], [0.0]], np.float32)
+    metric.update_state(y_true, y_pred, sample_weight=np.array([1, 1, 1, 0], np.float32))
+    assert float(metric.result()) == pytest.approx((np.degrees(0.2) + 180 + 0) / 3, rel=1e-4)
