@@ -87,3 +87,15 @@ def test_regression_label_stays_in_its_units_and_missing_is_masked(transformed):
     np.testing.assert_array_equal(mass, [4000.0, 5000.0, 0.0, 4500.0])
     np.testing.assert_array_equal(column(transformed, weight_name("body_mass_g")), [1, 1, 0, 1])
     assert all(math.isfinite(v) for v in mass)
+
+
+def test_angle_labels_wrap_into_one_turn_and_missing_ones_are_masked():
+    from components.features import head_label_and_weight
+    from pipeline.config import HeadSpec
+
+    head = HeadSpec(name="heading", label="heading", kind="angle", loss=None, threshold=None)
+    column = tf.SparseTensor(indices=[[0, 0], [1, 0], [3, 0]], values=[0.5, 2 * math.pi + 0.25, -0.5],
+                             dense_shape=[4, 1])
+    label, weight = head_label_and_weight(column, head)
+    np.testing.assert_allclose(label.numpy(), [0.5, 0.25, 0.0, 2 * math.pi - 0.5], rtol=1e-5)
+    np.testing.assert_array_equal(weight.numpy(), [1, 1, 0, 1])
