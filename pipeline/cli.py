@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
+from pipeline import kubeflow_commands
 from pipeline.config import SpecError, check_columns, load_spec
 from pipeline.data import resolve_data
 from pipeline.preflight import DataError, check_csv_files
@@ -43,6 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
                                description="When, data span, each head's thresholded metric, blessed, pushed "
                                            "version and provenance of every run in a workdir.")
     runs.add_argument("--workdir", required=True, help="the workdir of `run`")
+    report = commands.add_parser("report", help="re-create the report of a past run from ML Metadata",
+                                 description="Writes <workdir>/reports/<run id>/report.html and its plots.")
+    report.add_argument("--workdir", required=True, help="the workdir of `run`")
+    report.add_argument("--run", help="the run id as `runs` lists it, or its number there (1: the oldest); "
+                                      "default: the newest")
+    kubeflow_commands.add_parsers(commands)
     return parser
 
 
@@ -81,7 +88,7 @@ def run_command(args: argparse.Namespace) -> int:
     print(f"workdir {workdir}", flush=True)
     from ml_metadata.metadata_store import metadata_store  # noqa: PLC0415
 
-    from pipeline import local_runner, results  # noqa: PLC0415
+    from pipeline import local_runner, report, results  # noqa: PLC0415
     from pipeline.eval_config import HeadsChangedError  # noqa: PLC0415
     from pipeline.pipeline import create_pipeline  # noqa: PLC0415
 
@@ -107,10 +114,12 @@ def run_command(args: argparse.Namespace) -> int:
         print(f"\nRUN STOPPED: {_root_message(e)}", file=sys.stderr)
         if rejected:
             print("Nothing was transformed, trained or pushed.", file=sys.stderr)
+        report.write_report_or_warn(store, workdir)   # a failed run's report shows how far it got
         return EXIT_DATA_REJECTED if rejected else EXIT_FAILED
     result = results.read_run_result(store, spec)
     print(f"\nfinished in {time.monotonic() - started:.1f} s\n")
     print(results.format_table(result))
+    report.write_report_or_warn(store, workdir)
     if result.pushed_path:
         print(f"\nmodel blessed and pushed to {result.pushed_path}")
         return EXIT_PUSHED
@@ -165,6 +174,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return run_command(args)
         if args.command == "runs":
             return runs_command(args)
+        if args.command == "report":
+            from pipeline.report import report_command  # noqa: PLC0415
+            return report_command(Path(args.workdir), args.run)
+        if args.command in kubeflow_commands.COMMANDS:
+            return kubeflow_commands.COMMANDS[args.command](args)
     except SpecError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_CONFIG

@@ -1,0 +1,13 @@
+"""The CLI's cluster and serving commands (`compile`, `submit`, `schedule`, `rollback`), registered by `cli.py`.
+
+Only argparse-level code loads here; TFX and kfp load when a command runs.
+"""
+
+from pipeline import kubeflow_runner
+
+COMMANDS = {"compile": kubeflow_runner.compile_command}
+
+
+def add_parsers(commands) -> None:
+    """Adds this module's commands to the CLI's subparsers."""
+    kubeflow_runner.add_compile_parser(commands)
