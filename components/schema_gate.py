@@ -65,19 +65,12 @@ def describe_empty_labels(stats_by_split: dict[str, statistics_pb2.DatasetFeatur
     return lines
 
 
-def read_statistics(uri: str, split_names: str) -> dict[str, statistics_pb2.DatasetFeatureStatisticsList]:
+def read_per_split(artifact, file_name: str, proto_class) -> dict:
+    """`{split: proto}` from the binary proto file each split folder of a TFDV artifact holds."""
     result = {}
-    for split in artifact_utils.decode_split_names(split_names):
-        with open(os.path.join(uri, f"Split-{split}", _STATISTICS_FILE), "rb") as f:
-            result[split] = statistics_pb2.DatasetFeatureStatisticsList.FromString(f.read())
-    return result
-
-
-def read_anomalies(uri: str, split_names: str) -> dict[str, anomalies_pb2.Anomalies]:
-    result = {}
-    for split in artifact_utils.decode_split_names(split_names):
-        with open(os.path.join(uri, f"Split-{split}", _ANOMALIES_FILE), "rb") as f:
-            result[split] = anomalies_pb2.Anomalies.FromString(f.read())
+    for split in artifact_utils.decode_split_names(artifact.split_names):
+        with open(os.path.join(artifact.uri, f"Split-{split}", file_name), "rb") as f:
+            result[split] = proto_class.FromString(f.read())
     return result
 
 
@@ -87,9 +80,10 @@ def SchemaGate(anomalies: InputArtifact[ExampleAnomalies], statistics: InputArti
                label_columns: Parameter[str] = "", data_source: Parameter[str] = "the input data") -> None:
     """Fails when ExampleValidator found anomalies, or a label column (comma-separated `label_columns`) has no
     value in a split; otherwise passes `schema` on as `validated_schema`."""
-    lines = describe_anomalies(read_anomalies(anomalies.uri, anomalies.split_names))
-    lines += describe_empty_labels(read_statistics(statistics.uri, statistics.split_names),
-                                   [c for c in label_columns.split(",") if c])
+    lines = describe_anomalies(read_per_split(anomalies, _ANOMALIES_FILE, anomalies_pb2.Anomalies))
+    lines += describe_empty_labels(
+        read_per_split(statistics, _STATISTICS_FILE, statistics_pb2.DatasetFeatureStatisticsList),
+        [c for c in label_columns.split(",") if c])
     if lines:
         raise SchemaAnomaliesError(
             f"{data_source} does not match the curated schema; the run stops before Transform:\n  "
