@@ -10,6 +10,7 @@ from components.model import build_model
 from components.serving import export_serving_model
 from components.features import OOV_BUCKETS
 from pipeline.config import HeadsSpec, vocabulary_name
+from pipeline.strategy import check_float32_outputs, precision_policy, training_strategy
 
 # Batches read only to compute label statistics: large, since nothing trains on them.
 _STATS_BATCH_SIZE = 4096
@@ -31,7 +32,14 @@ def run_fn(fn_args) -> None:
                    for f in spec.features if f.kind == "categorical"}
     stats = regression_label_stats(
         _dataset(fn_args, fn_args.train_files, tf_transform_output, _STATS_BATCH_SIZE, False, training.seed), spec)
-    model = build_model(spec, vocab_sizes, stats)
+    # The model's variables live where the strategy puts them (mirrored over 2+ GPUs), so it is built in scope.
+    strategy = training_strategy()
+    with precision_policy(training.mixed_precision), strategy.scope():
+        model = build_model(spec, vocab_sizes, stats)
+    if training.mixed_precision:
+        check_float32_outputs(model)
+    print(f"training with {type(strategy).__name__} on {strategy.num_replicas_in_sync} replica(s), "
+          f"{'mixed_float16' if training.mixed_precision else 'float32'}", flush=True)
 
     def keras_batches(files, shuffle):
         return (_dataset(fn_args, files, tf_transform_output, training.batch_size, shuffle, training.seed)

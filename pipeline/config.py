@@ -204,6 +204,8 @@ class TrainingSpec:
       dwa_temperature: the temperature of `dwa`'s softmax; larger spreads the weights less.
       dropout: dropout rate after each trunk layer while training (0: none).
       l2: L2 penalty on the trunk's and heads' kernels, added to the training loss (0: none).
+      mixed_precision: compute in float16 with float32 variables (Keras `mixed_float16`), for GPUs with
+        tensor cores; each head's output stays float32.
     """
 
     trunk: tuple[int, ...] = (32, 16)
@@ -216,6 +218,7 @@ class TrainingSpec:
     dwa_temperature: float = 2.0
     dropout: float = 0.0
     l2: float = 0.0
+    mixed_precision: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -396,6 +399,11 @@ class _Parser:
         if not 0 <= number < 1:
             raise self.fail(field, f"must be >= 0 and < 1, got {value!r}")
         return number
+
+    def boolean(self, value: Any, field: str) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(field, f"expected true or false, got {value!r}")
+        return value
 
     def integer(self, value: Any, field: str, minimum: int = 1) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -596,4 +604,6 @@ class _Parser:
                                         f"{field}.dwa_temperature", positive=True),
             dropout=self.fraction(data.get("dropout", default.dropout), f"{field}.dropout"),
             l2=self.fraction(data.get("l2", default.l2), f"{field}.l2"),
+            mixed_precision=self.boolean(data.get("mixed_precision", default.mixed_precision),
+                                         f"{field}.mixed_precision"),
         )

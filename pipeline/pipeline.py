@@ -33,7 +33,7 @@ RUN_FN = "components.trainer_module.run_fn"
 # The code each module-function component runs (the files its entry point imports, directly or not).
 TRANSFORM_CODE = ("components/__init__.py", "components/features.py", "components/transform_module.py",
                   "pipeline/__init__.py", "pipeline/config.py")
-TRAINER_CODE = ("components/*.py", "pipeline/__init__.py", "pipeline/config.py")
+TRAINER_CODE = ("components/*.py", "pipeline/__init__.py", "pipeline/config.py", "pipeline/strategy.py")
 
 
 def module_code_fingerprint(patterns: Sequence[str], root: Path = PROJECT_ROOT) -> str:

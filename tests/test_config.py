@@ -110,6 +110,15 @@ def test_training_settings_are_checked():
     _expect_error(data, "training.epochs", "integer >= 1")
 
 
+def test_mixed_precision_is_a_boolean_training_setting(penguins_spec):
+    assert penguins_spec.training.mixed_precision is False
+    data = _raw()
+    data["training"]["mixed_precision"] = True
+    assert HeadsSpec.from_dict(data).training.mixed_precision is True
+    data["training"]["mixed_precision"] = "yes"
+    _expect_error(data, "training.mixed_precision", "expected true or false")
+
+
 def test_label_column_absent_from_the_schema_names_the_field(penguins_spec):
     columns = [c for c in penguins_spec.raw_columns if c != "sex"]
     with pytest.raises(SpecError, match=r"heads\[1\]\.label: column 'sex' is not in schema.pbtxt"):
