@@ -162,3 +162,37 @@ def test_mean_angular_error_is_in_degrees_the_short_way_round():
     y_pred = np.array([[2 * np.pi - 0.1], [0.0], [1.0], [0.0]], np.float32)
     metric.update_state(y_true, y_pred, sample_weight=np.array([1, 1, 1, 0], np.float32))
     assert float(metric.result()) == pytest.approx((np.degrees(0.2) + 180 + 0) / 3, rel=1e-4)
+
+
+@pytest.fixture(scope="module")
+def quality_report(penguins_spec):
+    """The quality report's 5-fold cross-validation on penguins (about 2 minutes on 2 cores)."""
+    import pandas as pd
+
+    from benchmarks.quality_report import cross_validate, read_schema
+
+    from conftest import PENGUINS_CSV, PENGUINS_HEADS
+
+    frame = pd.read_csv(PENGUINS_CSV, keep_default_na=False, na_values=[""])
+    return cross_validate(penguins_spec, frame, read_schema(PENGUINS_HEADS.parent / "schema.pbtxt"),
+                          log=lambda message: None)
+
+
+@pytest.mark.slow
+def test_multihead_model_is_as_good_as_the_best_single_task_baseline(quality_report):
+    from benchmarks.quality_report import check
+
+    # Every head at least the best baseline's mean minus one standard deviation; species and body mass targets.
+    assert check(quality_report, {"species": 0.98, "body_mass_g": 285.0}) == []
+    assert {m for (h, m) in quality_report.scores if h == "sex"} == {"multi-head", "logistic regression",
+                                                                      "gradient boosting"}
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="sex 5-fold accuracy is 0.86 to 0.88 depending on the seed; a species-"
+                                       "specific logistic regression given the true species reaches 0.880 on "
+                                       "these folds, so 0.88 sits at what these features allow")
+def test_sex_accuracy_target(quality_report):
+    from benchmarks.quality_report import check
+
+    assert check(quality_report, {"sex": 0.88}) == []
