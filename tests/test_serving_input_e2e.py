@@ -21,9 +21,14 @@ def serving_fn(penguins_run, penguins_spec):
         "serving_default"]
 
 
-def test_malformed_example_is_an_error_and_the_model_keeps_serving(serving_fn):
-    with pytest.raises(tf.errors.InvalidArgumentError):
-        serving_fn(examples=tf.constant([b"\x08\x96\x01 certainly not a tf.Example"]))
+@pytest.mark.parametrize("payload,error", [
+    (b"this is not a serialized tf.Example", tf.errors.InvalidArgumentError),
+    # TensorFlow's Python wrapper quotes the bad bytes in its message and fails to decode them as UTF-8.
+    (b"\x08\x96\x01\xff binary garbage", (tf.errors.InvalidArgumentError, UnicodeDecodeError)),
+])
+def test_malformed_example_is_an_error_and_the_model_keeps_serving(serving_fn, payload, error):
+    with pytest.raises(error):
+        serving_fn(examples=tf.constant([payload]))
     out = serving_fn(examples=tf.constant([example(island="Dream", year=2008)]))
     assert out["species"].shape == (1, 3)
 
