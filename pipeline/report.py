@@ -899,12 +899,13 @@ def write_report(store, workdir: Path, run: Optional[str] = None) -> Path:
 def write_report_or_warn(store, workdir: Path) -> Optional[Path]:
     """`write_report` for the newest run, after `run`: a failure is printed as a warning, never raised, so the
     report cannot change the run's outcome or exit code."""
+    started = time.monotonic()
     try:
         path = write_report(store, workdir)
     except Exception as e:  # noqa: BLE001 - the run's own result stands whatever happens here
         print(f"warning: the run report could not be written: {type(e).__name__}: {e}", file=sys.stderr)
         return None
-    print(f"report: {path}", flush=True)
+    print(f"report: {path} ({time.monotonic() - started:.1f} s)", flush=True)
     return path
 
 

@@ -251,7 +251,7 @@ def chromium(*args: str, user_data_dir: Path) -> subprocess.CompletedProcess:
 def run_report_path(penguins_run) -> Path:
     workdir, result = penguins_run
     assert result.returncode == 0, result.stderr[-3000:]
-    written = re.search(r"^report: (.+)$", result.stdout, re.MULTILINE)
+    written = re.search(r"^report: (.+) \([\d.]+ s\)$", result.stdout, re.MULTILINE)
     assert written, f"the run printed no report path:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
     path = Path(written.group(1))
     assert path.parent.parent == workdir / "reports" and path.name == "report.html"
@@ -298,7 +298,7 @@ def test_plots_agree_with_the_evaluator(penguins_run, run_report_path):
 
     workdir, _ = penguins_run
     store = metadata_store.MetadataStore(local_runner.metadata_config(str(workdir / "metadata.sqlite")))
-    gathered = report.gather_report(store, report.find_run(store))
+    gathered = report.gather_report(store, report.find_run(store, run_report_path.parent.name))
     assert gathered.notes == []
     for head in ("species", "sex"):
         predicted = gathered.predictions[head]
