@@ -3,11 +3,13 @@
 Only argparse-level code loads here; TFX and kfp load when a command runs.
 """
 
-from pipeline import kubeflow_runner
+from pipeline import kfp_client, kubeflow_runner
 
-COMMANDS = {"compile": kubeflow_runner.compile_command}
+COMMANDS = {"compile": kubeflow_runner.compile_command, "submit": kfp_client.submit_command,
+            "schedule": kfp_client.schedule_command}
 
 
 def add_parsers(commands) -> None:
     """Adds this module's commands to the CLI's subparsers."""
     kubeflow_runner.add_compile_parser(commands)
+    kfp_client.add_parsers(commands)

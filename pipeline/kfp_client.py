@@ -1,0 +1,122 @@
+"""`submit` and `schedule`: the compiled PipelineSpec to a Kubeflow Pipelines server through `kfp.Client`.
+
+Both send the spec itself in the run (or recurring run) they create, with the pipeline root, which a bare
+PipelineSpec does not carry. A recurring run cannot be updated (kubeflow/pipelines#6001), so `schedule` replaces
+one of the same name: it creates the new one first, then deletes the old, so a failed creation leaves the old
+schedule running.
+"""
+
+import json
+from pathlib import Path
+from typing import Optional
+
+from pipeline.config import SpecError
+
+# kfp's cron (robfig/cron) has six fields, seconds first: "0 0 3 * * *" is 03:00:00 every day.
+CRON_FIELDS = 6
+
+
+def check_cron(expression: str) -> str:
+    """Returns the expression if it has kfp's six fields; otherwise raises SpecError saying how to fix it."""
+    fields = expression.split()
+    if len(fields) == CRON_FIELDS - 1:
+        raise SpecError(f"--cron: {expression!r} has 5 fields; kfp's cron has 6, seconds first "
+                        f"(did you mean '0 {expression}'?)")
+    if len(fields) != CRON_FIELDS:
+        raise SpecError(f"--cron: {expression!r} has {len(fields)} fields; kfp's cron has 6, seconds first "
+                        f"(e.g. '0 0 3 * * *': 03:00:00 every day)")
+    return " ".join(fields)
+
+
+def check_package(path: Path) -> Path:
+    """The compiled spec file; raises SpecError unless it exists and is YAML (kfp 2.5 uploads .yaml/.yml)."""
+    if path.suffix not in (".yaml", ".yml"):
+        raise SpecError(f"--package: {path} must be the .yaml that `compile` writes")
+    if not path.is_file():
+        raise SpecError(f"--package: {path} does not exist (run `python -m pipeline compile` first)")
+    return path
+
+
+def connect(endpoint: str, namespace: Optional[str] = None):
+    """A kfp.Client on `endpoint`; it checks the server's health on creation (5 tries, 5 s apart)."""
+    import kfp  # noqa: PLC0415 - only the commands that talk to a server need it
+
+    return kfp.Client(host=endpoint, namespace=namespace or "kubeflow")
+
+
+def submit(client, package: Path, *, pipeline_root: str, experiment: str, namespace: Optional[str] = None,
+           run_name: Optional[str] = None, enable_caching: Optional[bool] = None) -> str:
+    """Starts one run of the compiled pipeline in `experiment` (created if missing); returns the run's id."""
+    result = client.create_run_from_pipeline_package(
+        str(package), run_name=run_name, experiment_name=experiment, namespace=namespace,
+        pipeline_root=pipeline_root, enable_caching=enable_caching)
+    return result.run_id
+
+
+def _recurring_runs_named(client, name: str, experiment_id: str) -> list:
+    name_filter = json.dumps({"predicates": [{"operation": "EQUALS", "key": "display_name", "stringValue": name}]})
+    found, token = [], ""
+    while True:
+        page = client.list_recurring_runs(experiment_id=experiment_id, filter=name_filter, page_token=token,
+                                          page_size=100)
+        found += page.recurring_runs or []
+        token = page.next_page_token
+        if not token:
+            return found
+
+
+def schedule(client, package: Path, *, name: str, cron: str, pipeline_root: str, experiment: str,
+             namespace: Optional[str] = None) -> tuple[str, list[str]]:
+    """Creates the recurring run `name`: at most one run at a time, no catch-up of missed intervals.
+
+    Returns:
+      The new recurring run's id and the ids of the recurring runs of the same name it replaced (deleted).
+    """
+    cron = check_cron(cron)
+    experiment_id = client.create_experiment(name=experiment, namespace=namespace).experiment_id
+    existing = _recurring_runs_named(client, name, experiment_id)
+    created = client.create_recurring_run(
+        experiment_id=experiment_id, job_name=name, cron_expression=cron, max_concurrency=1, no_catchup=True,
+        pipeline_package_path=str(package), pipeline_root=pipeline_root, enabled=True)
+    for old in existing:
+        client.delete_recurring_run(old.recurring_run_id)
+    return created.recurring_run_id, [old.recurring_run_id for old in existing]
+
+
+def add_parsers(commands) -> None:
+    """Registers `submit` and `schedule` on the CLI's subparsers."""
+    for command, help_text in (("submit", "upload the compiled pipeline and start one run on Kubeflow Pipelines"),
+                               ("schedule", "create (or replace) a recurring run of the compiled pipeline")):
+        p = commands.add_parser(command, help=help_text, description=help_text)
+        p.add_argument("--package", required=True, help="the PipelineSpec .yaml written by `compile`")
+        p.add_argument("--endpoint", required=True, help="Kubeflow Pipelines API, e.g. http://localhost:8888")
+        p.add_argument("--namespace", help="Kubernetes namespace (multi-user deployments)")
+        p.add_argument("--experiment", default="multihead", help="experiment name (created if missing)")
+        p.add_argument("--pipeline-root", required=True, help="artifact root as the cluster sees it "
+                                                              "(a bare PipelineSpec does not carry it)")
+        if command == "submit":
+            p.add_argument("--run-name", help="run name (default: kfp's, from the file name and the time)")
+        else:
+            p.add_argument("--name", required=True, help="recurring run name; one of the same name is replaced")
+            p.add_argument("--cron", required=True, help="kfp cron, six fields, seconds first "
+                                                         "(e.g. '0 0 3 * * *': daily at 03:00:00)")
+
+
+def submit_command(args) -> int:
+    package = check_package(Path(args.package))
+    client = connect(args.endpoint, args.namespace)
+    run_id = submit(client, package, pipeline_root=args.pipeline_root, experiment=args.experiment,
+                    namespace=args.namespace, run_name=args.run_name)
+    print(f"submitted {package} as run {run_id} in experiment {args.experiment!r}")
+    return 0
+
+
+def schedule_command(args) -> int:
+    package = check_package(Path(args.package))
+    cron = check_cron(args.cron)
+    client = connect(args.endpoint, args.namespace)
+    recurring_id, replaced = schedule(client, package, name=args.name, cron=cron, pipeline_root=args.pipeline_root,
+                                      experiment=args.experiment, namespace=args.namespace)
+    print(f"scheduled {args.name!r} ({cron}; one run at a time, no catch-up) as recurring run {recurring_id}"
+          + (f"; replaced {', '.join(replaced)}" if replaced else ""))
+    return 0

@@ -1,0 +1,135 @@
+"""`submit` and `schedule` through the real kfp.Client, against the local Kubeflow Pipelines API stand-in."""
+
+import pytest
+import yaml
+
+from pipeline import cli
+from pipeline.config import SpecError
+from pipeline.kfp_client import check_cron, connect
+from pipeline.kubeflow_runner import KubeflowSettings, compile_pipeline
+
+from kfp_api_stub import API, BodyError, KfpApiStub, validate
+
+ROOT_URI = "gs://bucket/penguins/root"
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory, penguins_spec):
+    settings = KubeflowSettings(image="registry.example.com/multihead:1", pipeline_root=ROOT_URI,
+                                data_root="gs://bucket/penguins/data", serving_dir="gs://bucket/penguins/serving")
+    return compile_pipeline(penguins_spec, settings, tmp_path_factory.mktemp("kfp") / "penguins.yaml")
+
+
+@pytest.fixture
+def stub():
+    with KfpApiStub() as server:
+        yield server
+
+
+def _submit(stub, package, *extra):
+    return cli.main(["submit", "--package", str(package), "--endpoint", stub.endpoint, "--experiment", "penguins",
+                     "--pipeline-root", ROOT_URI, *extra])
+
+
+def _schedule(stub, package, name="penguins-nightly", cron="0 0 3 * * *"):
+    return cli.main(["schedule", "--package", str(package), "--endpoint", stub.endpoint, "--experiment",
+                     "penguins", "--pipeline-root", ROOT_URI, "--name", name, "--cron", cron])
+
+
+def test_submit_starts_a_run_of_the_compiled_spec_with_the_pipeline_root(stub, package):
+    assert _submit(stub, package, "--run-name", "first") == 0
+    assert stub.errors == []
+    assert stub.requests[0]["path"] == f"{API}/healthz"          # kfp.Client checks health on creation
+    [experiment] = stub.sent("POST", f"{API}/experiments")
+    assert experiment["body"]["display_name"] == "penguins"
+    [run] = stub.sent("POST", f"{API}/runs")
+    assert run["body"]["pipeline_spec"] == yaml.safe_load(package.read_text())
+    assert run["body"]["runtime_config"]["pipeline_root"] == ROOT_URI
+    assert run["body"]["display_name"] == "first"
+    assert run["body"]["experiment_id"] == next(iter(stub.experiments))
+
+
+def test_a_second_submit_reuses_the_experiment(stub, package):
+    assert _submit(stub, package) == 0 and _submit(stub, package) == 0
+    assert len(stub.sent("POST", f"{API}/experiments")) == 1
+    assert len(stub.runs) == 2 and stub.errors == []
+
+
+def test_schedule_sends_cron_one_run_at_a_time_and_no_catchup(stub, package):
+    assert _schedule(stub, package) == 0
+    assert stub.errors == []
+    [created] = stub.sent("POST", f"{API}/recurringruns")
+    body = created["body"]
+    assert body["trigger"] == {"cron_schedule": {"cron": "0 0 3 * * *"}}
+    assert int(body["max_concurrency"]) == 1
+    assert body["no_catchup"] is True
+    assert body["mode"] == "ENABLE"
+    assert body["display_name"] == "penguins-nightly"
+    assert body["pipeline_spec"] == yaml.safe_load(package.read_text())
+    assert body["runtime_config"]["pipeline_root"] == ROOT_URI
+
+
+def test_schedule_replaces_a_recurring_run_of_the_same_name_only(stub, package):
+    assert _schedule(stub, package) == 0
+    assert _schedule(stub, package, name="penguins-weekly", cron="0 0 4 * * 0") == 0
+    [first_id] = [i for i, r in stub.recurring_runs.items() if r["display_name"] == "penguins-nightly"]
+    assert _schedule(stub, package, cron="0 30 2 * * *") == 0
+    deleted = [r["path"] for r in stub.sent("DELETE", f"{API}/recurringruns/{first_id}")]
+    assert deleted == [f"{API}/recurringruns/{first_id}"]
+    crons = sorted(r["trigger"]["cron_schedule"]["cron"] for r in stub.recurring_runs.values())
+    assert crons == ["0 0 4 * * 0", "0 30 2 * * *"]
+    assert stub.errors == []
+
+
+def test_five_field_cron_is_refused_before_any_request(stub, package, capsys):
+    assert _schedule(stub, package, cron="0 3 * * *") == cli.EXIT_BAD_CONFIG
+    assert "did you mean '0 0 3 * * *'" in capsys.readouterr().err
+    assert stub.requests == []
+
+
+def test_unhealthy_server_is_reported_after_kfps_retries(stub, monkeypatch):
+    import kfp.client.client as kfp_client_module
+
+    monkeypatch.setattr(kfp_client_module.time, "sleep", lambda seconds: None)
+    stub.healthy = False
+    with pytest.raises(TimeoutError, match="healthz"):
+        connect(stub.endpoint)
+    assert len(stub.sent("GET", f"{API}/healthz")) == 5
+
+
+def test_missing_or_json_package_is_refused(stub, tmp_path):
+    assert _submit(stub, tmp_path / "absent.yaml") == cli.EXIT_BAD_CONFIG
+    assert _submit(stub, tmp_path / "pipeline.json") == cli.EXIT_BAD_CONFIG
+    assert stub.requests == []
+
+
+def test_cron_check():
+    assert check_cron(" 0 0 3  * * * ") == "0 0 3 * * *"
+    with pytest.raises(SpecError, match="has 3 fields"):
+        check_cron("every day now")
+
+
+@pytest.mark.parametrize("body, model, words", [
+    ({"display_name": "x", "colour": "red"}, "V2beta1Run", "body.colour: not a field"),
+    ({"display_name": 7}, "V2beta1Run", "body.display_name: expected str"),
+    ({"mode": "SOMETIMES"}, "V2beta1RecurringRun", "body.mode: 'SOMETIMES' is not one of"),
+    ({"trigger": {"cron_schedule": {"cron": 5}}}, "V2beta1RecurringRun", "body.trigger.cron_schedule.cron"),
+    ({"no_catchup": "yes"}, "V2beta1RecurringRun", "body.no_catchup: expected bool"),
+])
+def test_stand_in_rejects_bodies_the_api_would(body, model, words):
+    with pytest.raises(BodyError, match=words.replace("(", r"\(").replace(".", r"\.")):
+        validate(body, model)
+
+
+def test_stand_in_answers_400_to_an_invalid_body_on_the_wire(stub):
+    import json
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(f"{stub.endpoint}{API}/recurringruns", method="POST",
+                                     data=json.dumps({"display_name": "x", "max_concurrency": True}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as error:
+        urllib.request.urlopen(request, timeout=10)
+    assert error.value.code == 400
+    assert stub.errors == ["body.max_concurrency: expected str, got True"] and stub.recurring_runs == {}
