@@ -829,8 +829,9 @@ def _slice_rows(report: RunReport, head: HeadSpec) -> list[list[str]]:
 def render_html(report: RunReport, plots: Mapping[str, Sequence[tuple[str, str]]]) -> str:
     """The report page; images are referenced by file name, beside the page."""
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(report.started))
+    failed = [node for node, state, _ in report.components if state == "FAILED"]
     outcome = ("blessed" if report.blessed else "NOT blessed" if report.blessed is False
-               else "not evaluated")
+               else "not evaluated" + (f": the run stopped at {failed[0]}" if failed else ""))
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Run {html.escape(report.run_id)}</title>"
              f"<style>{_STYLE}</style><script>{_CHECK_SCRIPT}</script></head><body>",
              f"<h1>Run {html.escape(report.run_id)}</h1>",
@@ -843,9 +844,10 @@ def render_html(report: RunReport, plots: Mapping[str, Sequence[tuple[str, str]]
     if report.failures:
         parts.append("<p class='fail'>Failed thresholds:</p><ul>"
                      + "".join(f"<li>{html.escape(f)}</li>" for f in report.failures) + "</ul>")
-    slicing = ", ".join(" x ".join(s) for s in report.slicing) or "none"
-    parts.append(f"<p>Slices: overall, {html.escape(slicing)}; slices with fewer than {report.min_slice_size} "
-                 f"eval rows are suppressed by TFMA and shown here as too small.</p>")
+    if report.metrics is not None:
+        slicing = "".join(f", {' x '.join(s)}" for s in report.slicing)
+        parts.append(f"<p>Slices: overall{html.escape(slicing)}; slices with fewer than {report.min_slice_size} "
+                     f"eval rows are suppressed by TFMA and shown here as too small.</p>")
     for head in report.heads:
         parts.append(f"<h2 id='head-{html.escape(head.name)}'>{html.escape(head.name)} "
                      f"<small>({head.kind}, label <code>{html.escape(head.label)}</code>)</small></h2>")

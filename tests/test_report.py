@@ -208,6 +208,17 @@ def test_page_names_heads_slices_provenance_and_every_plot(tmp_path):
     assert "data-images" in page   # the load check a headless browser reads
 
 
+def test_page_of_a_run_stopped_before_training_says_where():
+    stopped = report.RunReport(
+        run_id="run-2", started=0.0, components=[("StatisticsGen", "COMPLETE", 4), ("SchemaGate", "FAILED", 6)],
+        heads=[], thresholds={}, slicing=[], min_slice_size=1, metrics=None, blessed=None, failures=[],
+        slice_counts={}, predictions={}, curves={}, pushed="not pushed", provenance={}, provenance_source="",
+        notes=["The run produced no evaluation (it stopped before the Evaluator)."])
+    page = report.render_html(stopped, {})
+    assert "not evaluated: the run stopped at SchemaGate" in page
+    assert "No provenance recorded" in page and "<img" not in page
+
+
 def test_find_run_by_id_or_number():
     from ml_metadata.metadata_store import metadata_store  # noqa: PLC0415
     from ml_metadata.proto import metadata_store_pb2  # noqa: PLC0415
