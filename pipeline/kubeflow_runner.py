@@ -63,6 +63,9 @@ class KubeflowSettings:
       heavy_beam_args: Beam options added for StatisticsGen, Transform and Evaluator only.
       trainer: the Trainer's resources.
       enable_cache: let the backend reuse unchanged executions.
+      compare_with_baseline: compile the latest-blessed-model resolver (two resolver tasks) so the Evaluator
+        compares with the model last blessed; False leaves it out (absolute bounds only), for a backend that
+        does not run resolver tasks.
     """
 
     image: str
@@ -78,6 +81,7 @@ class KubeflowSettings:
     heavy_beam_args: tuple[str, ...] = ()
     trainer: TrainerResources = TrainerResources()
     enable_cache: bool = True
+    compare_with_baseline: bool = True
 
     def accelerator_type(self) -> str:
         return self.trainer.accelerator_type or DEFAULT_ACCELERATOR[self.backend]
@@ -145,7 +149,8 @@ def build_kubeflow_pipeline(spec: HeadsSpec, settings: KubeflowSettings, name: O
         data=DataSource(input_base=settings.data_root, pattern=settings.data_pattern, format=settings.data_format),
         spec=spec, schema_path=settings.schema_path, serving_dir=settings.serving_dir,
         metadata_connection_config=None, beam_pipeline_args=settings.beam_args,
-        enable_cache=settings.enable_cache, provenance=provenance)
+        enable_cache=settings.enable_cache, provenance=provenance,
+        compare_with_baseline=settings.compare_with_baseline)
     by_id = {component.id: component for component in tfx_pipeline.components}
     by_id[TRAINER_ID].with_platform_config(trainer_resource_spec(settings))
     if settings.heavy_beam_args:
@@ -188,7 +193,7 @@ def settings_from_args(args, spec_path: Path) -> KubeflowSettings:
                             data_pattern=args.data_pattern, data_format=args.format, serving_dir=args.serving_dir,
                             schema_path=schema, backend=args.backend, beam_args=beam_args,
                             heavy_beam_args=tuple(args.heavy_beam_args or ()), trainer=trainer,
-                            enable_cache=not args.no_cache)
+                            enable_cache=not args.no_cache, compare_with_baseline=not args.no_baseline)
 
 
 def add_compile_parser(commands) -> None:
@@ -224,6 +229,9 @@ def add_compile_parser(commands) -> None:
                    help="Beam option for StatisticsGen, Transform and Evaluator only, repeatable (e.g. "
                         "--runner=DataflowRunner, --project=..., --region=...)")
     p.add_argument("--no-cache", action="store_true", help="compile with caching off")
+    p.add_argument("--no-baseline", action="store_true",
+                   help="leave out the latest-blessed-model resolver: the Evaluator judges absolute bounds only "
+                        "(for a backend that does not run resolver tasks; see README, Kubeflow backends)")
 
 
 def compile_command(args) -> int:

@@ -53,7 +53,8 @@ def module_code_fingerprint(patterns: Sequence[str], root: Path = PROJECT_ROOT) 
 def create_pipeline(*, name: str, root: str, data: DataSource, spec: HeadsSpec, schema_path: Optional[str],
                     serving_dir: str, metadata_connection_config, beam_pipeline_args: Sequence[str],
                     enable_cache: bool = True, baseline_heads: Optional[Collection[str]] = None,
-                    provenance: Optional[dict[str, Any]] = None) -> tfx_pipeline.Pipeline:
+                    provenance: Optional[dict[str, Any]] = None,
+                    compare_with_baseline: bool = True) -> tfx_pipeline.Pipeline:
     """Builds the multi-head pipeline.
 
     Args:
@@ -69,6 +70,8 @@ def create_pipeline(*, name: str, root: str, data: DataSource, spec: HeadsSpec, 
       baseline_heads: the heads of the latest blessed model (the Evaluator's baseline), None if there is none;
         heads it lacks are judged on absolute bounds alone (see `build_eval_config`).
       provenance: facts recorded beside every pushed model (spec hash, git commit, training settings).
+      compare_with_baseline: resolve the latest blessed model as the Evaluator's baseline; False leaves the
+        resolver out (absolute bounds only), for orchestrators that cannot run resolver tasks.
     """
     splits = example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="all", pattern=data.pattern)])
     example_gen_class = CsvExampleGen if data.format == "csv" else ImportExampleGen
@@ -99,7 +102,7 @@ def create_pipeline(*, name: str, root: str, data: DataSource, spec: HeadsSpec, 
         custom_config={"heads_spec": spec.component_view("trainer"),
                        "code_fingerprint": module_code_fingerprint(TRAINER_CODE)},
     )
-    baseline_resolver = Resolver(
+    baseline_resolver = None if not compare_with_baseline else Resolver(
         strategy_class=LatestBlessedModelStrategy,
         model=Channel(type=standard_artifacts.Model),
         model_blessing=Channel(type=standard_artifacts.ModelBlessing),
@@ -107,7 +110,7 @@ def create_pipeline(*, name: str, root: str, data: DataSource, spec: HeadsSpec, 
     evaluator = Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
-        baseline_model=baseline_resolver.outputs["model"],
+        baseline_model=baseline_resolver.outputs["model"] if baseline_resolver else None,
         eval_config=build_eval_config(spec, baseline_heads),
     )
     pusher = AtomicPusher(
@@ -123,7 +126,7 @@ def create_pipeline(*, name: str, root: str, data: DataSource, spec: HeadsSpec, 
         pipeline_name=name,
         pipeline_root=root,
         components=[example_gen, statistics_gen, schema_gen, example_validator, schema_gate, transform, trainer,
-                    baseline_resolver, evaluator, pusher],
+                    *([baseline_resolver] if baseline_resolver else []), evaluator, pusher],
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(beam_pipeline_args),

@@ -54,6 +54,7 @@ def _task_executor(spec, task: str) -> dict:
 def test_every_component_is_compiled(compiled):
     _, spec = compiled
     assert set(spec.root.dag.tasks) == EXPECTED_TASKS
+    assert "baseline_model" in spec.root.dag.tasks["Evaluator"].inputs.artifacts
     assert spec.pipeline_info.name == "penguins"
 
 
@@ -103,6 +104,19 @@ def test_vertex_backend_names_its_accelerator(penguins_spec, tmp_path, compiled)
     output = compile_pipeline(penguins_spec, settings, tmp_path / "vertex.yaml")
     accelerator = json.dumps(yaml.safe_load(output.read_text())["deploymentSpec"]["executors"]["Trainer_executor"])
     assert '"type": "NVIDIA_TESLA_T4"' in accelerator
+
+
+def test_no_baseline_leaves_the_resolver_tasks_out(penguins_spec, tmp_path, compiled):
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
+    settings = KubeflowSettings(image=IMAGE, pipeline_root="gs://b/root", data_root="gs://b/data",
+                                serving_dir="gs://b/serving", compare_with_baseline=False,
+                                schema_path=f"{IMAGE_PROJECT_DIR}/schemas/penguins/schema.pbtxt")
+    output = compile_pipeline(penguins_spec, settings, tmp_path / "no_baseline.yaml")
+    spec = json_format.ParseDict(yaml.safe_load(output.read_text()), pipeline_spec_pb2.PipelineSpec())
+    assert set(spec.root.dag.tasks) == {t for t in EXPECTED_TASKS if "resolver" not in t}
+    assert not [e for e in _executors(spec).values() if "resolver" in e]
+    assert "baseline_model" not in spec.root.dag.tasks["Evaluator"].inputs.artifacts
 
 
 @pytest.mark.parametrize("change, message", [
