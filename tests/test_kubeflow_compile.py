@@ -146,3 +146,9 @@ def test_image_path_maps_project_files_and_refuses_others(tmp_path):
         f"{IMAGE_PROJECT_DIR}/schemas/penguins/schema.pbtxt"
     with pytest.raises(SpecError, match="outside the project"):
         image_path(Path(tmp_path) / "schema.pbtxt")
+
+
+def test_default_beam_args_are_the_local_runners_in_process_ones():
+    from pipeline.local_runner import IN_PROCESS_BEAM_ARGS
+
+    assert KubeflowSettings.beam_args == IN_PROCESS_BEAM_ARGS
