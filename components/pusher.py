@@ -22,9 +22,10 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, component_spec, standard_artifacts, standard_component_specs
 from tfx.utils import io_utils, json_utils, proto_utils
 
-from components.serving_dir import push_atomically, version_serving
+from components.serving_dir import earlier_push, push_atomically
 
 ALREADY_SERVING_KEY = "already_serving_version"
+ROLLED_BACK_KEY = "rolled_back_version"
 EXAMPLES_KEY = "examples"
 EVALUATION_KEY = "evaluation"
 
@@ -68,10 +69,12 @@ class AtomicPushExecutor(tfx_pusher_executor.Executor):
             self._MarkNotPushed(model_push)
             return
         model = artifact_utils.get_single_instance(input_dict[standard_component_specs.MODEL_KEY])
-        already = version_serving(base_dir, model.uri)
-        if already:
+        earlier = earlier_push(base_dir, model.uri)
+        if earlier:
             self._MarkNotPushed(model_push)
-            model_push.set_string_custom_property(ALREADY_SERVING_KEY, already)
+            state, where = earlier
+            model_push.set_string_custom_property(ALREADY_SERVING_KEY if state == "serving" else ROLLED_BACK_KEY,
+                                                  where)
             return
         record = provenance_record(model, input_dict, exec_properties)
         version_dir = push_atomically(self.GetModelPath(input_dict), base_dir, record)

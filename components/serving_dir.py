@@ -40,6 +40,37 @@ def version_serving(base_dir: str, model_uri: str) -> Optional[str]:
     return None
 
 
+ROLLED_BACK_DIR = ".rolled-back"   # where `rollback` keeps versions it took out of service (pipeline/serving_versions.py)
+
+
+def rolled_back_versions(base_dir: str) -> list[str]:
+    """The folders kept aside by past rollbacks, oldest first."""
+    folder = os.path.join(base_dir, ROLLED_BACK_DIR)
+    return sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+
+
+def rolled_back_model_uris(base_dir: str) -> set[str]:
+    """The Trainer outputs of rolled-back versions (from their push records): a push of one of these again
+    would undo the rollback."""
+    folder = os.path.join(base_dir, ROLLED_BACK_DIR)
+    uris = {read_push_record(os.path.join(folder, name)).get("model_uri") for name in rolled_back_versions(base_dir)}
+    return {uri for uri in uris if uri}
+
+
+def earlier_push(base_dir: str, model_uri: str) -> Optional[tuple[str, str]]:
+    """Where the model exported to `model_uri` already went: ("serving", version folder) or ("rolled back",
+    folder), None if it was never pushed here. Either way it must not be pushed again: a second copy of a serving
+    model adds nothing, and a rolled-back one would undo the rollback."""
+    serving = version_serving(base_dir, model_uri)
+    if serving:
+        return "serving", serving
+    for name in rolled_back_versions(base_dir):
+        folder = os.path.join(base_dir, ROLLED_BACK_DIR, name)
+        if read_push_record(folder).get("model_uri") == model_uri:
+            return "rolled back", folder
+    return None
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -126,6 +126,10 @@ def run_command(args: argparse.Namespace) -> int:
     if result.already_serving:
         print(f"\nnothing new to push: this model is already serving as {result.already_serving}")
         return EXIT_PUSHED
+    if result.rolled_back:
+        print(f"\nnot pushed again: this model was rolled back (kept in {result.rolled_back}); change the data, "
+              f"code or spec to train a new one")
+        return EXIT_PUSHED
     if result.evaluation_uri is None:
         print("\nNOT PUSHED: the run produced no evaluation.", file=sys.stderr)
         return EXIT_FAILED

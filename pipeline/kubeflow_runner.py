@@ -13,7 +13,7 @@ PipelineSpec, so `submit`/`schedule` pass it again with each run.
 import dataclasses
 import re
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional
 
 from pipeline.config import HeadsSpec, SpecError
 from pipeline.data import DataSource

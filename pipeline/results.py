@@ -8,7 +8,7 @@ import tensorflow_model_analysis as tfma
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from components.pusher import ALREADY_SERVING_KEY, candidate_metrics
+from components.pusher import ALREADY_SERVING_KEY, ROLLED_BACK_KEY, candidate_metrics
 from pipeline.config import HeadsSpec
 from pipeline.eval_config import METRIC_CLASSES, tfma_metric_name
 
@@ -33,6 +33,7 @@ class RunResult:
     pushed_path: Optional[str]
     evaluation_uri: Optional[str]
     already_serving: Optional[str] = None   # the version folder that already held this very model
+    rolled_back: Optional[str] = None       # the folder this very model was rolled back into
 
 
 def pipeline_runs(store: metadata_store.MetadataStore) -> list:
@@ -183,8 +184,11 @@ def read_run_result(store: metadata_store.MetadataStore, spec: HeadsSpec) -> Run
         pushed_path = pushed[0].custom_properties["pushed_destination"].string_value
     elif pushed and ALREADY_SERVING_KEY in pushed[0].custom_properties:
         already_serving = pushed[0].custom_properties[ALREADY_SERVING_KEY].string_value
+    rolled_back = (pushed[0].custom_properties[ROLLED_BACK_KEY].string_value
+                   if pushed and ROLLED_BACK_KEY in pushed[0].custom_properties else None)
     return RunResult(heads=tuple(heads), blessed=bool(blessing) and _custom_int(blessing[0], "blessed") == 1,
-                     pushed_path=pushed_path, evaluation_uri=evaluation_uri, already_serving=already_serving)
+                     pushed_path=pushed_path, evaluation_uri=evaluation_uri, already_serving=already_serving,
+                     rolled_back=rolled_back)
 
 
 def format_table(result: RunResult) -> str:

@@ -11,9 +11,8 @@ import os
 import shutil
 from typing import Optional
 
-from components.serving_dir import read_push_record, serving_versions
-
-ROLLED_BACK_DIR = ".rolled-back"
+from components.serving_dir import (ROLLED_BACK_DIR, read_push_record, rolled_back_model_uris,  # noqa: F401
+                                    rolled_back_versions, serving_versions)
 
 
 class RollbackError(RuntimeError):
@@ -32,20 +31,6 @@ def served_version(base_dir: str) -> Optional[int]:
     """The version TensorFlow Serving's default policy serves (the highest), None if there is none."""
     versions = serving_versions(base_dir)
     return versions[-1] if versions else None
-
-
-def rolled_back_versions(base_dir: str) -> list[str]:
-    """The folders kept aside by past rollbacks, oldest first."""
-    folder = os.path.join(base_dir, ROLLED_BACK_DIR)
-    return sorted(os.listdir(folder)) if os.path.isdir(folder) else []
-
-
-def rolled_back_model_uris(base_dir: str) -> set[str]:
-    """The Trainer outputs of rolled-back versions (from their push records): a push of one of these again
-    would undo the rollback."""
-    folder = os.path.join(base_dir, ROLLED_BACK_DIR)
-    uris = {read_push_record(os.path.join(folder, name)).get("model_uri") for name in rolled_back_versions(base_dir)}
-    return {uri for uri in uris if uri}
 
 
 def rollback(base_dir: str) -> Rollback:

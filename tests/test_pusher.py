@@ -113,3 +113,17 @@ def test_a_push_killed_mid_copy_leaves_the_old_versions_whole_and_nothing_half_w
     new = push_atomically(str(model_dir), str(base), {"model_uri": "newer"})
     assert sorted(os.listdir(base)) == sorted([os.path.basename(old), os.path.basename(new)])
     assert is_whole(base / os.path.basename(new), model_dir)
+
+
+def test_a_model_pushed_before_is_found_serving_or_rolled_back(model_dir, tmp_path):
+    from components.serving_dir import ROLLED_BACK_DIR, earlier_push
+
+    base = tmp_path / "serving"
+    first = push_atomically(str(model_dir), str(base), {"model_uri": "/m/1"}, clock=lambda: 1700000000)
+    second = push_atomically(str(model_dir), str(base), {"model_uri": "/m/2"}, clock=lambda: 1700000000)
+    assert earlier_push(str(base), "/m/1") == ("serving", first)
+    assert earlier_push(str(base), "/m/3") is None
+    # As `rollback` does: the newest version moves aside; pushing that model again would undo the rollback.
+    (base / ROLLED_BACK_DIR).mkdir()
+    os.rename(second, base / ROLLED_BACK_DIR / "1700000001")
+    assert earlier_push(str(base), "/m/2") == ("rolled back", str(base / ROLLED_BACK_DIR / "1700000001"))
