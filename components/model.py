@@ -11,6 +11,7 @@ every head's loss and effective weight (`<head>_loss`, `<head>_weight`) with the
 """
 
 import dataclasses
+import functools
 import math
 from typing import Mapping, Sequence
 
@@ -90,17 +91,18 @@ class VectorToAngle(keras.layers.Layer):
 
 def build_head(head: HeadSpec, trunk: tf.Tensor, stats: LabelStats | None, l2: float = 0.0) -> tf.Tensor:
     """One head's output layer, named after the head: logits, a value in the label's units, or an angle."""
-    regularizer = _l2(l2)
+    # float32 whatever the global precision policy: under mixed precision the trunk computes in float16, but
+    # logits, losses and values in a label's units (grams, say) need float32's range and precision.
+    dense = functools.partial(keras.layers.Dense, kernel_regularizer=_l2(l2), dtype="float32")
     if head.kind == "multiclass":
-        return keras.layers.Dense(len(head.classes), name=head.name, kernel_regularizer=regularizer)(trunk)
+        return dense(len(head.classes), name=head.name)(trunk)
     if head.kind == "binary":
-        return keras.layers.Dense(1, name=head.name, kernel_regularizer=regularizer)(trunk)
+        return dense(1, name=head.name)(trunk)
     if head.kind == "angle":
-        vector = keras.layers.Dense(2, name=f"{head.name}_vector", kernel_regularizer=regularizer)(trunk)
-        return VectorToAngle(name=head.name)(vector)
-    standardized = keras.layers.Dense(1, name=f"{head.name}_standardized", kernel_regularizer=regularizer)(trunk)
+        return VectorToAngle(name=head.name, dtype="float32")(dense(2, name=f"{head.name}_vector")(trunk))
+    standardized = dense(1, name=f"{head.name}_standardized")(trunk)
     # Predict in the label's units: the output layer undoes the standardization the head learns in.
-    return keras.layers.Rescaling(scale=stats.std, offset=stats.mean, name=head.name)(standardized)
+    return keras.layers.Rescaling(scale=stats.std, offset=stats.mean, name=head.name, dtype="float32")(standardized)
 
 
 def build_metrics(head: HeadSpec) -> list[keras.metrics.Metric]:
@@ -306,7 +308,7 @@ def build_model(spec: HeadsSpec, vocab_sizes: Mapping[str, int], stats: Mapping[
     outputs = {h.name: build_head(h, trunk, stats.get(h.name), training.l2) for h in spec.heads}
     weighting = LossWeighting(heads=[h.name for h in spec.heads], mode=spec.training.loss_weighting,
                               loss_weights=[h.loss_weight for h in spec.heads],
-                              temperature=spec.training.dwa_temperature, name="loss_weighting")
+                              temperature=spec.training.dwa_temperature, name="loss_weighting", dtype="float32")
     model = MultiHeadModel(inputs=inputs, outputs=outputs, loss_weighting=weighting, name=f"{spec.name}_multihead")
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=spec.training.learning_rate),

@@ -90,9 +90,6 @@ def test_without_mixed_precision_the_policy_is_untouched():
     assert model.get_layer("trunk").compute_dtype == "float32"
 
 
-@pytest.mark.xfail(strict=True, raises=(AssertionError, TypeError, ValueError),
-                   reason="components/model.py builds each head's last layer (and LossWeighting) under the global "
-                          "policy: they need dtype='float32' for mixed precision; remove this mark once they do")
 def test_project_model_trains_under_mixed_precision_with_float32_heads(penguins_spec):
     from components.model import build_model
     from test_model import STATS, VOCAB_SIZES, batch
