@@ -1,0 +1,111 @@
+"""The benchmark harness's pure parts (benchmarks/run_benchmarks.py): event parsing, peaks, marginal costs,
+the table and JSON, and process-tree RSS sampling on a tiny child process. No pipeline run: the harness's own
+run at 10k rows takes minutes, far over this suite's budget for one test."""
+
+import json
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from benchmarks import run_benchmarks as bench
+from benchmarks.run_benchmarks import ComponentTiming
+
+
+def test_component_events_pair_start_and_done_lines_and_ignore_other_output():
+    lines = [(1.0, "some log line\n"), (2.0, "[start]  CsvExampleGen\n"), (5.5, "[done]   CsvExampleGen in 3.5 s\n"),
+             (6.0, "[start]  Trainer\n"), (9.0, "[failed] Trainer after 3.0 s\n"), (9.5, "[start]  Pusher\n")]
+    timings = bench.component_events(lines)
+    assert [(t.name, t.start_s, t.end_s) for t in timings] == [
+        ("CsvExampleGen", 2.0, 5.5), ("Trainer", 6.0, 9.0), ("Pusher", 9.5, None)]
+    assert timings[0].wall_s == pytest.approx(3.5)
+    assert timings[2].wall_s != timings[2].wall_s  # NaN: never finished
+
+
+def test_assign_peaks_takes_the_largest_sample_inside_each_interval_including_overlaps():
+    timings = [ComponentTiming("A", 0.0, 2.0), ComponentTiming("B", 1.5, 4.0), ComponentTiming("C", 10.0, 11.0)]
+    samples = [(0.5, 100), (1.6, 300), (2.5, 200), (3.9, 50), (5.0, 999)]
+    bench.assign_peaks(timings, samples)
+    assert [t.peak_rss_bytes for t in timings] == [300, 300, 0]
+
+
+def test_marginal_seconds_per_100k_rows_between_consecutive_sizes():
+    marginal = bench.marginal_seconds_per_100k({1_000_000: 190.0, 10_000: 10.0, 100_000: 28.0})
+    assert marginal == {"10000->100000": 20.0, "100000->1000000": 18.0}
+    assert bench.marginal_seconds_per_100k({10_000: 10.0}) == {}
+
+
+def _run(rows: int, trainer_s: float, total_s: float) -> dict:
+    return {"rows": rows, "total_s": total_s, "startup_s": 30.0, "peak_rss_bytes": 3 * 2**30,
+            "components": {"Transform": {"wall_s": 10.0, "rows_per_s": rows / 10.0, "peak_rss_bytes": 2**30},
+                           "Trainer": {"wall_s": trainer_s, "rows_per_s": rows / trainer_s,
+                                       "peak_rss_bytes": 2 * 2**30}}}
+
+
+def test_marginal_costs_cover_every_component_in_run_order_and_the_whole_command():
+    costs = bench.marginal_costs({10_000: _run(10_000, 20.0, 100.0), 100_000: _run(100_000, 65.0, 190.0)})
+    assert list(costs) == ["Transform", "Trainer", "total (whole command)"]
+    assert costs["Trainer"] == {"10000->100000": 50.0}
+    assert costs["total (whole command)"] == {"10000->100000": 100.0}
+    assert bench.marginal_costs({10_000: _run(10_000, 20.0, 100.0)}) == {}
+
+
+def test_table_has_a_row_per_component_and_columns_per_size():
+    table = bench.format_table({100_000: _run(100_000, 65.0, 190.0), 10_000: _run(10_000, 20.0, 100.0)})
+    lines = table.splitlines()
+    assert lines[0].index("10,000 rows") < lines[0].index("100,000 rows")
+    trainer = next(line for line in lines if line.startswith("Trainer"))
+    assert trainer.split() == ["Trainer", "20.0", "500", "2,048", "65.0", "1,538", "2,048"]
+    total = next(line for line in lines if line.startswith("total"))
+    assert total.split()[-3:] == ["190.0", "526", "3,072"]
+
+
+def test_results_json_carries_the_fixed_training_settings_and_marginal_costs():
+    runs = {10_000: _run(10_000, 20.0, 100.0), 100_000: _run(100_000, 65.0, 190.0)}
+    training = {"trunk": [64, 32], "batch_size": 64, "epochs": 30, "learning_rate": 0.005}
+    results = json.loads(json.dumps(bench.build_results(training, bench.DEFAULT_HEADS, runs, {"help_s": 1.2})))
+    assert results["training"] == {"trunk": [64, 32], "batch_size": 64, "epochs": 30}
+    assert list(results["runs"]) == ["10000", "100000"]
+    assert results["marginal_s_per_100k_rows"]["Trainer"] == {"10000->100000": 50.0}
+    assert results["help_s"] == 1.2
+
+
+_TREE = """
+import subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c",
+    "import time; block = bytearray(200 * 2**20); block[::4096] = b'x' * len(block[::4096]); "
+    "print('ready', flush=True); time.sleep(60)"], stdout=subprocess.PIPE)
+child.stdout.readline()
+print('ready', flush=True)
+time.sleep(60)
+"""
+
+
+def test_tree_rss_counts_a_grandchild_process_memory():
+    parent = subprocess.Popen([sys.executable, "-c", _TREE], stdout=subprocess.PIPE)
+    try:
+        assert parent.stdout.readline().strip() == b"ready"
+        own = psutil.Process(parent.pid).memory_info().rss
+        tree = bench.tree_rss_bytes(parent.pid)
+        # The grandchild touched 200 MiB; the parent alone holds a bare interpreter.
+        assert tree - own > 190 * 2**20
+    finally:
+        for process in psutil.Process(parent.pid).children(recursive=True):
+            process.kill()
+        parent.kill()
+        parent.wait()
+    time.sleep(0.1)
+    assert bench.tree_rss_bytes(parent.pid) == 0
+
+
+def test_penguin_anchor_rows_take_the_examples_column_names_and_species_index_and_skip_incomplete_rows():
+    from benchmarks.tfx_penguin_anchor import example_rows
+
+    rows = [{"species": "Gentoo", "island": "Biscoe", "bill_length_mm": "46.1", "bill_depth_mm": "13.2",
+             "flipper_length_mm": "211", "body_mass_g": "4500", "sex": "female", "year": "2007"},
+            {"species": "Adelie", "island": "Torgersen", "bill_length_mm": "", "bill_depth_mm": "",
+             "flipper_length_mm": "", "body_mass_g": "", "sex": "", "year": "2007"}]
+    assert example_rows(rows) == [{"species": 2, "culmen_length_mm": 46.1, "culmen_depth_mm": 13.2,
+                                   "flipper_length_mm": 211.0, "body_mass_g": 4500.0}]
