@@ -96,11 +96,21 @@ def component_events(lines: Iterable[tuple[float, str]]) -> list[ComponentTiming
 
 
 def assign_peaks(timings: Sequence[ComponentTiming], samples: Sequence[tuple[float, int]]) -> None:
-    """Sets each component's peak RSS: the largest sample taken while it ran (components may overlap)."""
+    """Sets each component's peak RSS: the largest sample taken while it ran (components may overlap).
+
+    A component shorter than the sampling interval gets the first sample after its start, the tree's size
+    just after it ran (0 if there is none).
+    """
     for timing in timings:
         end = timing.end_s if timing.end_s is not None else math.inf
         inside = [rss for stamp, rss in samples if timing.start_s <= stamp <= end]
-        timing.peak_rss_bytes = max(inside, default=0)
+        after = [rss for stamp, rss in samples if stamp >= timing.start_s][:1]
+        timing.peak_rss_bytes = max(inside or after, default=0)
+
+
+def rows_per_second(rows: int, wall_s: float) -> Optional[float]:
+    """Rows over wall time; None under 0.05 s, where the runner's timing resolution makes a rate meaningless."""
+    return round(rows / wall_s, 0) if wall_s >= 0.05 else None
 
 
 def marginal_seconds_per_100k(seconds_by_rows: Mapping[int, float]) -> dict[str, float]:
@@ -185,8 +195,8 @@ def run_pipeline(data: Path, heads: Path, workdir: Path, rows: int, beam_args: S
         "startup_s": round(timings[0].start_s - started, 1) if timings else None,
         "imports_and_construction_s": float(construction.group(1)) if construction else None,
         "peak_rss_bytes": max((rss for _, rss in samples), default=0),
-        "components": {t.name: {"wall_s": round(t.wall_s, 1), "rows_per_s": round(rows / t.wall_s, 0)
-                                if t.wall_s > 0 else None, "peak_rss_bytes": t.peak_rss_bytes}
+        "components": {t.name: {"wall_s": round(t.wall_s, 1), "rows_per_s": rows_per_second(rows, t.wall_s),
+                                "peak_rss_bytes": t.peak_rss_bytes}
                        for t in timings},
     }
 
@@ -253,16 +263,17 @@ def format_table(runs: Mapping[int, dict]) -> str:
     names: list[str] = []
     for rows in sizes:
         names += [n for n in runs[rows]["components"] if n not in names]
-    header = f"{'component':22}" + "".join(f"{f'{rows:,} rows: s':>18}{'rows/s':>10}{'RSS MiB':>9}"
+    header = f"{'component':30}" + "".join(f"{f'{rows:,} rows: s':>18}{'rows/s':>10}{'RSS MiB':>9}"
                                            for rows in sizes)
     lines = [header, "-" * len(header)]
     for name in names:
         cells = []
         for rows in sizes:
             c = runs[rows]["components"].get(name)
-            cells.append(f"{c['wall_s']:>18.1f}{c['rows_per_s'] or 0:>10,.0f}{_mib(c['peak_rss_bytes']):>9}" if c
+            rate = f"{c['rows_per_s']:,.0f}" if c and c["rows_per_s"] is not None else "-"
+            cells.append(f"{c['wall_s']:>18.1f}{rate:>10}{_mib(c['peak_rss_bytes']):>9}" if c
                          else f"{'-':>18}{'-':>10}{'-':>9}")
-        lines.append(f"{name:22}" + "".join(cells))
+        lines.append(f"{name:30}" + "".join(cells))
     for label, key in (("start-up (to 1st comp.)", "startup_s"), ("total (whole command)", "total_s")):
         cells = []
         for rows in sizes:
@@ -270,7 +281,7 @@ def format_table(runs: Mapping[int, dict]) -> str:
             rss = _mib(run["peak_rss_bytes"]) if key == "total_s" else ""
             rate = f"{rows / run[key]:,.0f}" if key == "total_s" and run[key] else ""
             cells.append(f"{run[key]:>18.1f}{rate:>10}{rss:>9}")
-        lines.append(f"{label:22}" + "".join(cells))
+        lines.append(f"{label:30}" + "".join(cells))
     return "\n".join(lines)
 
 

@@ -31,6 +31,17 @@ def test_assign_peaks_takes_the_largest_sample_inside_each_interval_including_ov
     assert [t.peak_rss_bytes for t in timings] == [300, 300, 0]
 
 
+def test_a_component_shorter_than_the_sampling_interval_gets_the_next_sample():
+    timings = [ComponentTiming("Pusher", 1.01, 1.02)]
+    bench.assign_peaks(timings, [(1.0, 100), (1.2, 150), (1.4, 900)])
+    assert timings[0].peak_rss_bytes == 150
+
+
+def test_rows_per_second_is_left_out_for_components_too_short_to_time():
+    assert bench.rows_per_second(10_000, 4.0) == 2500
+    assert bench.rows_per_second(10_000, 0.01) is None
+
+
 def test_marginal_seconds_per_100k_rows_between_consecutive_sizes():
     marginal = bench.marginal_seconds_per_100k({1_000_000: 190.0, 10_000: 10.0, 100_000: 28.0})
     assert marginal == {"10000->100000": 20.0, "100000->1000000": 18.0}
@@ -58,6 +69,10 @@ def test_table_has_a_row_per_component_and_columns_per_size():
     assert lines[0].index("10,000 rows") < lines[0].index("100,000 rows")
     trainer = next(line for line in lines if line.startswith("Trainer"))
     assert trainer.split() == ["Trainer", "20.0", "500", "2,048", "65.0", "1,538", "2,048"]
+    runs = {10_000: _run(10_000, 20.0, 100.0)}
+    runs[10_000]["components"]["Pusher"] = {"wall_s": 0.0, "rows_per_s": None, "peak_rss_bytes": 0}
+    pusher = next(line for line in bench.format_table(runs).splitlines() if line.startswith("Pusher"))
+    assert pusher.split() == ["Pusher", "0.0", "-", "0"]
     total = next(line for line in lines if line.startswith("total"))
     assert total.split()[-3:] == ["190.0", "526", "3,072"]
 
