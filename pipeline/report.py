@@ -563,24 +563,13 @@ def head_predictions(head: HeadSpec, rows: Sequence[Mapping[str, Any]],
     return HeadPredictions(true=true, predicted=predicted, rows=len(rows))
 
 
-def _json_property(execution, key: str) -> dict:
-    from pipeline.results import _exec_property  # noqa: PLC0415
-
-    text = _exec_property(execution, key) if execution is not None else ""
-    try:
-        return json.loads(text) if text else {}
-    except ValueError:
-        return {}
-
-
 def gather_report(store, run) -> RunReport:
     """Reads everything the report shows for one pipeline run (a `pipeline_run` context)."""
     import tensorflow_model_analysis as tfma  # noqa: PLC0415
     from google.protobuf import json_format  # noqa: PLC0415
     from ml_metadata.proto import metadata_store_pb2  # noqa: PLC0415
 
-    from components.serving_dir import read_push_record  # noqa: PLC0415
-    from components.pusher import ALREADY_SERVING_KEY  # noqa: PLC0415
+    from components.serving_dir import PUSH_RECORD, read_push_record  # noqa: PLC0415
     from pipeline import results  # noqa: PLC0415
 
     notes: list[str] = []
@@ -592,7 +581,7 @@ def gather_report(store, run) -> RunReport:
 
     heads: list[HeadSpec] = []
     for node in ("Trainer", "Transform"):
-        config = _json_property(executions.get(node, [None])[-1], "custom_config")
+        config = results.json_property(executions.get(node, [None])[-1], "custom_config")
         if "heads_spec" in config:
             heads = list(HeadsSpec.from_dict(config["heads_spec"], source=f"{node} custom_config",
                                              partial=True).heads)
@@ -656,20 +645,19 @@ def gather_report(store, run) -> RunReport:
     pushed_model = next(iter(outputs.get("Pusher", {}).get("pushed_model", [])), None)
     pusher = executions.get("Pusher", [None])[-1]
     provenance, provenance_source = {}, ""
-    if pushed_model is not None and results._custom_int(pushed_model, "pushed") == 1:
-        destination = pushed_model.custom_properties["pushed_destination"].string_value
-        pushed = f"pushed to {destination}"
-        provenance, provenance_source = read_push_record(destination), os.path.join(destination,
-                                                                                       "assets.extra", "push.json")
-    elif pushed_model is not None and ALREADY_SERVING_KEY in pushed_model.custom_properties:
-        version = pushed_model.custom_properties[ALREADY_SERVING_KEY].string_value
-        pushed = f"nothing new to push: this model was already serving as {version}"
-        provenance, provenance_source = read_push_record(version), os.path.join(version, "assets.extra",
-                                                                                "push.json")
+    push = results.push_outcome(pushed_model)
+    if push.destination:
+        pushed = f"pushed to {push.destination}"
+        provenance, provenance_source = read_push_record(push.destination), os.path.join(push.destination,
+                                                                                            PUSH_RECORD)
+    elif push.already_serving:
+        pushed = f"nothing new to push: this model was already serving as {push.already_serving}"
+        provenance, provenance_source = read_push_record(push.already_serving), os.path.join(push.already_serving,
+                                                                                                PUSH_RECORD)
     else:
         pushed = "not pushed"
     if not provenance and pusher is not None:
-        provenance = _json_property(pusher, "custom_config")
+        provenance = results.json_property(pusher, "custom_config")
         provenance_source = "the Pusher execution's custom_config in ML Metadata" if provenance else ""
 
     return RunReport(run_id=run.name, started=run.create_time_since_epoch / 1000, components=components,

@@ -91,7 +91,7 @@ def latest_blessed_model_heads(store: metadata_store.MetadataStore) -> Optional[
     model_id = max(blessed)
     events = [e for e in store.get_events_by_artifact_ids([model_id]) if e.type == metadata_store_pb2.Event.OUTPUT]
     (trainer,) = store.get_executions_by_id([events[0].execution_id])
-    config = json.loads(_exec_property(trainer, "custom_config") or "{}")
+    config = json_property(trainer, "custom_config")
     return [h["name"] for h in config["heads_spec"]["heads"]]
 
 
@@ -108,6 +108,36 @@ def _int_property(artifact, key: str) -> Optional[int]:
         if key in properties:
             return properties[key].int_value
     return None
+
+
+def json_property(execution, key: str) -> dict:
+    """A JSON execution property (a component's custom_config, say) as a dict; {} when absent or unreadable."""
+    text = _exec_property(execution, key) if execution is not None else ""
+    try:
+        return json.loads(text) if text else {}
+    except ValueError:
+        return {}
+
+
+@dataclasses.dataclass(frozen=True)
+class PushOutcome:
+    """What the Pusher did with a run's model, from its PushedModel artifact."""
+
+    destination: Optional[str] = None       # the version folder it was pushed to
+    version: Optional[str] = None
+    already_serving: Optional[str] = None   # the version folder that already held this very model
+    rolled_back: Optional[str] = None       # the folder this very model was rolled back into
+
+
+def push_outcome(pushed_model) -> PushOutcome:
+    """Reads the Pusher's record on its output artifact (None: the run never reached the Pusher)."""
+    if pushed_model is None:
+        return PushOutcome()
+    properties = pushed_model.custom_properties
+    text = lambda key: properties[key].string_value if key in properties else None  # noqa: E731
+    if _custom_int(pushed_model, "pushed") == 1:
+        return PushOutcome(destination=text("pushed_destination"), version=text("pushed_version"))
+    return PushOutcome(already_serving=text(ALREADY_SERVING_KEY), rolled_back=text(ROLLED_BACK_KEY))
 
 
 def _custom_int(artifact, key: str) -> Optional[int]:
@@ -179,16 +209,10 @@ def read_run_result(store: metadata_store.MetadataStore, spec: HeadsSpec) -> Run
             value = values.get((head.name, name))
             heads.append(HeadResult(head=head.name, metric=head.threshold.metric, value=value, bound=bound,
                                     passed=value is not None and (head.name, name) not in failed))
-    pushed_path = already_serving = None
-    if pushed and _custom_int(pushed[0], "pushed") == 1:
-        pushed_path = pushed[0].custom_properties["pushed_destination"].string_value
-    elif pushed and ALREADY_SERVING_KEY in pushed[0].custom_properties:
-        already_serving = pushed[0].custom_properties[ALREADY_SERVING_KEY].string_value
-    rolled_back = (pushed[0].custom_properties[ROLLED_BACK_KEY].string_value
-                   if pushed and ROLLED_BACK_KEY in pushed[0].custom_properties else None)
+    push = push_outcome(pushed[0] if pushed else None)
     return RunResult(heads=tuple(heads), blessed=bool(blessing) and _custom_int(blessing[0], "blessed") == 1,
-                     pushed_path=pushed_path, evaluation_uri=evaluation_uri, already_serving=already_serving,
-                     rolled_back=rolled_back)
+                     pushed_path=push.destination, evaluation_uri=evaluation_uri,
+                     already_serving=push.already_serving, rolled_back=push.rolled_back)
 
 
 def format_table(result: RunResult) -> str:
@@ -244,19 +268,13 @@ def run_summaries(store: metadata_store.MetadataStore) -> list[RunSummary]:
             for head, name in _thresholded_metrics(eval_config).items():
                 heads[head] = (name, metrics.get(head, {}).get(name))
         blessing = outputs.get("Evaluator", {}).get("blessing", [])
-        pushed = outputs.get("Pusher", {}).get("pushed_model", [])
-        pusher = executions.get("Pusher", [None])[-1]
-        provenance = json.loads(_exec_property(pusher, "custom_config") or "null") or {} if pusher else {}
-        pushed_version = already = None
-        if pushed and _custom_int(pushed[0], "pushed") == 1:
-            pushed_version = pushed[0].custom_properties["pushed_version"].string_value
-        elif pushed and ALREADY_SERVING_KEY in pushed[0].custom_properties:
-            already = pushed[0].custom_properties[ALREADY_SERVING_KEY].string_value
+        push = push_outcome(next(iter(outputs.get("Pusher", {}).get("pushed_model", [])), None))
+        provenance = json_property(executions.get("Pusher", [None])[-1], "custom_config")
         summaries.append(RunSummary(
             run_id=run.name, started=run.create_time_since_epoch / 1000,
             span=_int_property(examples, "span") if examples is not None else None,
             heads=heads, blessed=(_custom_int(blessing[0], "blessed") == 1) if blessing else None,
-            pushed_version=pushed_version, already_serving=already, failed_at=failed[0] if failed else None,
+            pushed_version=push.version, already_serving=push.already_serving, failed_at=failed[0] if failed else None,
             provenance=provenance))
     return summaries
 
