@@ -1,10 +1,13 @@
-"""SchemaGate: the custom component that stops the pipeline before Transform when the data breaks the schema.
+"""SchemaGate: the custom component that stops the pipeline before Transform when the data breaks the schema,
+or has moved too far from the previous span (drift) or from the serving data (skew).
 
 ExampleValidator only records anomalies. The gate reads them and fails, naming every column and its problem,
 so nothing downstream (Transform, Trainer, Evaluator, Pusher) runs. When there is none, it passes the schema on:
 Transform reads its schema from the gate, which makes the order a data dependency that every orchestrator keeps.
+Drift and skew are TFDV's comparators, with the spec's bounds set on a copy of the schema.
 """
 
+import json
 import os
 import shutil
 
@@ -74,12 +77,78 @@ def read_per_split(artifact, file_name: str, proto_class) -> dict:
     return result
 
 
+class DistributionShiftError(RuntimeError):
+    """The data moved further from the previous span or the serving data than the spec's bounds allow."""
+
+
+# The comparators' anomaly types: distance above a drift or skew bound.
+_SHIFT_REASONS = {"COMPARATOR_L_INFTY_HIGH", "COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH",
+                  "COMPARATOR_NORMALIZED_ABSOLUTE_DIFFERENCE_HIGH"}
+
+
+def schema_with_comparators(schema, drift: dict[str, float], skew: dict[str, float]):
+    """A copy of `schema` whose columns carry the bounds: L-infinity for string columns, approximate
+    Jensen-Shannon divergence for numeric ones (TFDV's drift/skew comparators)."""
+    from tensorflow_metadata.proto.v0 import schema_pb2  # noqa: PLC0415
+
+    bounded = schema_pb2.Schema()
+    bounded.CopyFrom(schema)
+    features = {f.name: f for f in bounded.feature}
+    for comparator_field, bounds in (("drift_comparator", drift), ("skew_comparator", skew)):
+        for column, threshold in bounds.items():
+            feature = features[column]
+            comparator = getattr(feature, comparator_field)
+            if feature.type == schema_pb2.BYTES:
+                comparator.infinity_norm.threshold = threshold
+            else:
+                comparator.jensen_shannon_divergence.threshold = threshold
+    return bounded
+
+
+def describe_distribution_shift(statistics, schema, drift: dict[str, float], skew: dict[str, float],
+                                previous_statistics=None, serving_statistics=None) -> list[str]:
+    """One line per column whose distance to the previous span (drift) or the serving data (skew) passes its
+    bound, with TFDV's measured distance; checks only the comparisons whose statistics are given."""
+    import tensorflow_data_validation as tfdv  # noqa: PLC0415
+
+    drift = drift if previous_statistics is not None else {}
+    skew = skew if serving_statistics is not None else {}
+    if not drift and not skew:
+        return []
+    anomalies = tfdv.validate_statistics(statistics, schema_with_comparators(schema, drift, skew),
+                                         previous_statistics=previous_statistics if drift else None,
+                                         serving_statistics=serving_statistics if skew else None)
+    lines = []
+    for column, info in sorted(anomalies.anomaly_info.items()):
+        for reason in info.reason:
+            if anomalies_pb2.AnomalyInfo.Type.Name(reason.type) in _SHIFT_REASONS:
+                lines.append(f"column {column!r}: {reason.description}")
+    return lines
+
+
+def _read_schema(schema_artifact):
+    from google.protobuf import text_format  # noqa: PLC0415
+    from tensorflow_metadata.proto.v0 import schema_pb2  # noqa: PLC0415
+
+    with open(os.path.join(schema_artifact.uri, _SCHEMA_FILE)) as f:
+        return text_format.Parse(f.read(), schema_pb2.Schema())
+
+
+def _train_statistics(artifact) -> statistics_pb2.DatasetFeatureStatisticsList:
+    return read_per_split(artifact, _STATISTICS_FILE, statistics_pb2.DatasetFeatureStatisticsList)["train"]
+
+
 @component
 def SchemaGate(anomalies: InputArtifact[ExampleAnomalies], statistics: InputArtifact[ExampleStatistics],
                schema: InputArtifact[Schema], validated_schema: OutputArtifact[Schema],
-               label_columns: Parameter[str] = "", data_source: Parameter[str] = "the input data") -> None:
-    """Fails when ExampleValidator found anomalies, or a label column (comma-separated `label_columns`) has no
-    value in a split; otherwise passes `schema` on as `validated_schema`."""
+               previous_statistics: InputArtifact[ExampleStatistics] = None,
+               label_columns: Parameter[str] = "", data_source: Parameter[str] = "the input data",
+               drift_bounds: Parameter[str] = "{}", skew_bounds: Parameter[str] = "{}",
+               serving_statistics_path: Parameter[str] = "") -> None:
+    """Fails when ExampleValidator found anomalies, a label column (comma-separated `label_columns`) has no
+    value in a split, or the train split moved past a drift bound against `previous_statistics` (the previous
+    span's) or past a skew bound against the statistics file at `serving_statistics_path` (bounds as JSON
+    `{column: bound}`); otherwise passes `schema` on as `validated_schema`."""
     lines = describe_anomalies(read_per_split(anomalies, _ANOMALIES_FILE, anomalies_pb2.Anomalies))
     lines += describe_empty_labels(
         read_per_split(statistics, _STATISTICS_FILE, statistics_pb2.DatasetFeatureStatisticsList),
@@ -88,5 +157,20 @@ def SchemaGate(anomalies: InputArtifact[ExampleAnomalies], statistics: InputArti
         raise SchemaAnomaliesError(
             f"{data_source} does not match the curated schema; the run stops before Transform:\n  "
             + "\n  ".join(lines))
+    serving = None
+    if serving_statistics_path:
+        import tensorflow_data_validation as tfdv  # noqa: PLC0415
+        serving = tfdv.load_statistics(serving_statistics_path)
+    shifts = describe_distribution_shift(
+        _train_statistics(statistics), _read_schema(schema), json.loads(drift_bounds), json.loads(skew_bounds),
+        previous_statistics=_train_statistics(previous_statistics) if previous_statistics else None,
+        serving_statistics=serving)
+    if shifts:
+        where = ("the previous span" if previous_statistics else "") + (
+            " and " if previous_statistics and serving else "") + (
+            f"the serving data ({serving_statistics_path})" if serving else "")
+        raise DistributionShiftError(
+            f"{data_source} moved further from {where} than the heads spec's drift/skew bounds allow; the run "
+            f"stops before Transform:\n  " + "\n  ".join(shifts))
     os.makedirs(validated_schema.uri, exist_ok=True)
     shutil.copy(os.path.join(schema.uri, _SCHEMA_FILE), os.path.join(validated_schema.uri, _SCHEMA_FILE))

@@ -15,12 +15,14 @@ from pipeline import kubeflow_commands
 from pipeline.config import SpecError, check_columns, load_spec
 from pipeline.data import resolve_data
 from pipeline.preflight import DataError, check_csv_files
+from pipeline.retrain import PipelineBusyError, run_on_span, workdir_lock
 
 EXIT_PUSHED = 0
 EXIT_FAILED = 1          # a component failed for another reason
 EXIT_BAD_CONFIG = 2      # the heads spec, schema or a setting is wrong: nothing ran
 EXIT_DATA_REJECTED = 3   # the data broke the schema: the run stopped before Transform
 EXIT_NOT_BLESSED = 4     # the model missed a threshold: nothing pushed
+EXIT_BUSY = 5            # another run of the same pipeline (workdir) is in progress: nothing done
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipeline",
@@ -28,18 +30,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the pipeline locally (BeamDagRunner, SQLite ML Metadata)",
                               description="Validate, transform, train, evaluate and (if every head passes) push.")
-    run.add_argument("--data", required=True, help="a CSV or TFRecord (tf.Example) file, or a folder of them")
-    run.add_argument("--heads", required=True, help="heads spec YAML (see schemas/penguins/heads.yaml)")
-    run.add_argument("--schema", help="curated schema.pbtxt (default: schema.pbtxt beside the heads spec if there "
-                                      "is one; otherwise SchemaGen infers one from the data)")
-    run.add_argument("--format", choices=("csv", "tfrecord"), help="input format (default: from the file suffix)")
-    run.add_argument("--workdir", help="folder for artifacts, ML Metadata and the serving directory "
-                                       "(default: runs/<spec name>)")
-    run.add_argument("--serving-dir", help="TensorFlow Serving base folder (default: <workdir>/serving)")
-    run.add_argument("--no-cache", action="store_true", help="re-execute every component")
-    run.add_argument("--beam-arg", action="append", dest="beam_args", metavar="ARG",
-                     help="a Beam option for the components' Beam jobs, repeatable (default: in-process, "
-                          "--runner=DirectRunner --direct_running_mode=in_memory --direct_num_workers=1)")
+    add_run_arguments(run)
+    retrain = commands.add_parser(
+        "retrain", help="run the pipeline on the newest data span, if it is new (for cron or a systemd timer)",
+        description="Like `run` on --data DIR/span-{SPAN}/*.csv: trains on the newest span only, unless a finished "
+                    "run already read that span (then it does nothing and says so, exit 0). One run per workdir "
+                    "at a time: a second exits at once (exit 5).")
+    add_run_arguments(retrain)
     runs = commands.add_parser("runs", help="list past runs from ML Metadata",
                                description="When, data span, each head's thresholded metric, blessed, pushed "
                                            "version and provenance of every run in a workdir.")
@@ -51,6 +48,28 @@ def build_parser() -> argparse.ArgumentParser:
                                       "default: the newest")
     kubeflow_commands.add_parsers(commands)
     return parser
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags `run` and `retrain` share."""
+    parser.add_argument("--data", required=True,
+                        help="a CSV or TFRecord (tf.Example) file, or a folder of them; a path holding {SPAN} "
+                             "(quoted: 'DIR/span-{SPAN}/*.csv') names spans, of which the newest is read")
+    parser.add_argument("--heads", required=True, help="heads spec YAML (see schemas/penguins/heads.yaml)")
+    parser.add_argument("--schema", help="curated schema.pbtxt (default: schema.pbtxt beside the heads spec if "
+                                         "there is one; otherwise SchemaGen infers one from the data)")
+    parser.add_argument("--format", choices=("csv", "tfrecord"), help="input format (default: from the file suffix)")
+    parser.add_argument("--workdir", help="folder for artifacts, ML Metadata and the serving directory "
+                                          "(default: runs/<spec name>)")
+    parser.add_argument("--serving-dir", help="TensorFlow Serving base folder (default: <workdir>/serving)")
+    parser.add_argument("--serving-stats", help="TFDV statistics of the serving data (e.g. from "
+                                                "tfdv.generate_statistics_from_csv), for the spec's skew bounds")
+    parser.add_argument("--keep-versions", type=int, metavar="N",
+                        help="after a push, delete the oldest versions so that N stay (default: keep all)")
+    parser.add_argument("--no-cache", action="store_true", help="re-execute every component")
+    parser.add_argument("--beam-arg", action="append", dest="beam_args", metavar="ARG",
+                        help="a Beam option for the components' Beam jobs, repeatable (default: in-process, "
+                             "--runner=DirectRunner --direct_running_mode=in_memory --direct_num_workers=1)")
 
 
 def schema_columns(path: Path) -> list[str]:
@@ -66,7 +85,8 @@ def schema_columns(path: Path) -> list[str]:
 
 
 
-def run_command(args: argparse.Namespace) -> int:
+def run_command(args: argparse.Namespace, retrain: bool = False) -> int:
+    """`run`, or with `retrain` the same on the newest span only when no finished run has read it yet."""
     started = time.monotonic()
     spec_path = Path(args.heads)
     spec = load_spec(spec_path)
@@ -77,12 +97,33 @@ def run_command(args: argparse.Namespace) -> int:
         raise SpecError(f"--schema: {schema} does not exist")
     if schema is not None:
         check_columns(spec, schema_columns(schema), f"schema {schema}")
+    if args.keep_versions is not None and args.keep_versions < 1:
+        raise SpecError(f"--keep-versions: must be at least 1 (the served version stays), got {args.keep_versions}")
+    if args.serving_stats and not Path(args.serving_stats).is_file():
+        raise SpecError(f"--serving-stats: {args.serving_stats} is not a file")
     data, files = resolve_data(Path(args.data), args.format)
-    if data.format == "csv":
-        check_csv_files(files, spec)
+    if retrain and data.span is None:
+        raise SpecError(f"--data: {args.data}: retrain reads spans; name them with {{SPAN}}, "
+                        f"e.g. 'DIR/span-{{SPAN}}/*.csv'")
     workdir = Path(args.workdir or Path("runs") / spec.name).resolve()
-    serving_dir = Path(args.serving_dir).resolve() if args.serving_dir else workdir / "serving"
+    with workdir_lock(workdir):
+        if retrain:
+            earlier = run_on_span(workdir / "metadata.sqlite", data.span)
+            if earlier is not None:
+                when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(earlier.started))
+                print(f"no new span: the newest, span {data.span} of {data.description.rsplit(' (', 1)[0]}, was "
+                      f"already read by run {earlier.run_id} ({when}); nothing to do")
+                return EXIT_PUSHED
+            print(f"new span {data.span}: retraining on it", flush=True)
+        if data.format == "csv":
+            check_csv_files(files, spec)
+        return run_pipeline(args, spec, spec_path, schema, data, workdir, started)
 
+
+def run_pipeline(args: argparse.Namespace, spec, spec_path: Path, schema: Optional[Path], data, workdir: Path,
+                 started: float) -> int:
+    """Builds and runs the pipeline once its inputs are checked; prints and returns the outcome."""
+    serving_dir = Path(args.serving_dir).resolve() if args.serving_dir else workdir / "serving"
     print(f"heads spec {spec_path} ({len(spec.heads)} heads: {', '.join(h.name for h in spec.heads)}), "
           f"data {data.description}, schema {schema or 'inferred by SchemaGen'}", flush=True)
     print(f"workdir {workdir}", flush=True)
@@ -103,14 +144,15 @@ def run_command(args: argparse.Namespace) -> int:
             schema_path=str(schema.resolve()) if schema else None, serving_dir=str(serving_dir),
             metadata_connection_config=local_runner.metadata_config(str(metadata_path)),
             beam_pipeline_args=args.beam_args or local_runner.IN_PROCESS_BEAM_ARGS, enable_cache=not args.no_cache,
-            baseline_heads=results.latest_blessed_model_heads(store), provenance=provenance)
+            baseline_heads=results.latest_blessed_model_heads(store), provenance=provenance,
+            serving_statistics=str(Path(args.serving_stats).resolve()) if args.serving_stats else None)
     except HeadsChangedError as e:
         raise SpecError(f"{spec_path}: {e}") from None
     print(f"imports and pipeline construction: {time.monotonic() - started:.1f} s", flush=True)
     try:
         local_runner.run(pipeline)
     except Exception as e:  # noqa: BLE001 - every failure is reported below, with its kind
-        rejected = "does not match the curated schema" in str(e)
+        rejected = _is_data_rejection(e)
         print(f"\nRUN STOPPED: {_root_message(e)}", file=sys.stderr)
         if rejected:
             print("Nothing was transformed, trained or pushed.", file=sys.stderr)
@@ -120,8 +162,18 @@ def run_command(args: argparse.Namespace) -> int:
     print(f"\nfinished in {time.monotonic() - started:.1f} s\n")
     print(results.format_table(result))
     report.write_report_or_warn(store, workdir)
+    if result.from_cache:
+        print("\nnothing changed since an earlier run (same data, code and spec): every component's outputs came "
+              "from the cache and nothing was pushed again"
+              + (f"; that run pushed this model to {result.pushed_path}" if result.pushed_path else ""))
+        return EXIT_PUSHED if result.blessed else EXIT_NOT_BLESSED
     if result.pushed_path:
         print(f"\nmodel blessed and pushed to {result.pushed_path}")
+        if args.keep_versions:
+            from pipeline.serving_versions import prune_versions  # noqa: PLC0415
+            deleted = prune_versions(str(serving_dir), args.keep_versions)
+            if deleted:
+                print(f"kept the newest {args.keep_versions} versions; deleted {', '.join(map(str, deleted))}")
         return EXIT_PUSHED
     if result.already_serving:
         print(f"\nnothing new to push: this model is already serving as {result.already_serving}")
@@ -164,6 +216,14 @@ def project_git_commit() -> str:
     return commit + ("+dirty" if dirty else "")
 
 
+def _is_data_rejection(error: BaseException) -> bool:
+    """Whether a run stopped at the SchemaGate (schema anomalies, drift or skew): the data's fault.
+
+    Beam re-raises a component's error wrapped in its own, so the gate's message is what identifies it.
+    """
+    return "the run stops before Transform" in f"{error} {_root_message(error)}"
+
+
 def _root_message(error: BaseException) -> str:
     """The innermost message of an exception chain (Beam wraps a component's error in its own)."""
     while error.__cause__ is not None or error.__context__ is not None:
@@ -174,8 +234,8 @@ def _root_message(error: BaseException) -> str:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "run":
-            return run_command(args)
+        if args.command in ("run", "retrain"):
+            return run_command(args, retrain=args.command == "retrain")
         if args.command == "runs":
             return runs_command(args)
         if args.command == "report":
@@ -186,6 +246,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except SpecError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_CONFIG
+    except PipelineBusyError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BUSY
     except DataError as e:
         print(f"RUN STOPPED before any component: {e}\nNothing was transformed, trained or pushed.", file=sys.stderr)
         return EXIT_DATA_REJECTED

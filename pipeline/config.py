@@ -222,6 +222,21 @@ class TrainingSpec:
 
 
 @dataclasses.dataclass(frozen=True)
+class DistributionBound:
+    """How far one column's distribution may move between two datasets before the run stops (TFDV comparators).
+
+    Attributes:
+      column: a feature or label column.
+      threshold: for a string column the L-infinity distance between the two value-frequency vectors (the
+        largest change in any value's share), for a numeric column the approximate Jensen-Shannon divergence of
+        the two histograms; both are between 0 and 1.
+    """
+
+    column: str
+    threshold: float
+
+
+@dataclasses.dataclass(frozen=True)
 class HeadsSpec:
     """Everything the pipeline needs to know about a dataset's features, heads, slices and training."""
 
@@ -232,6 +247,8 @@ class HeadsSpec:
     training: TrainingSpec = TrainingSpec()
     min_slice_size: int = 1                # smaller slices are suppressed by TFMA (the report says so)
     removed_heads: tuple[str, ...] = ()    # heads of the serving model this spec drops on purpose
+    drift: tuple[DistributionBound, ...] = ()   # a new span against the previous span
+    skew: tuple[DistributionBound, ...] = ()    # the training data against the serving data's statistics
 
     @property
     def label_columns(self) -> tuple[str, ...]:
@@ -258,6 +275,8 @@ class HeadsSpec:
                          for k, v in dataclasses.asdict(self.training).items()},
             "min_slice_size": self.min_slice_size,
             "removed_heads": list(self.removed_heads),
+            "drift": {b.column: b.threshold for b in self.drift},
+            "skew": {b.column: b.threshold for b in self.skew},
         }
 
     def fingerprint(self) -> str:
@@ -276,7 +295,7 @@ class HeadsSpec:
             (all but slices and thresholds).
         """
         data = self.to_dict()
-        for key in ("slices", "min_slice_size", "removed_heads"):
+        for key in ("slices", "min_slice_size", "removed_heads", "drift", "skew"):
             del data[key]
         for head in data["heads"]:
             del head["threshold"]
@@ -419,7 +438,7 @@ class _Parser:
 
     def spec(self, data: Any) -> HeadsSpec:
         data = self.mapping(data, "", ("name", "features", "heads", "slices", "training", "min_slice_size",
-                                       "removed_heads"),
+                                       "removed_heads", "drift", "skew"),
                             required=("name", "features", "heads"))
         name = self.name(data["name"], "name")
         features = tuple(self.feature(f, f"features[{i}]")
@@ -447,8 +466,24 @@ class _Parser:
         for i, n in enumerate(removed):
             if n in {h.name for h in heads}:
                 raise self.fail(f"removed_heads[{i}]", f"{n!r} is still one of the heads")
+        columns = [f.name for f in features] + [h.label for h in heads]
         return HeadsSpec(name=name, features=features, heads=heads, slices=slices, training=training,
-                         min_slice_size=min_slice_size, removed_heads=removed)
+                         min_slice_size=min_slice_size, removed_heads=removed,
+                         drift=self.distribution_bounds(data.get("drift", {}), "drift", columns),
+                         skew=self.distribution_bounds(data.get("skew", {}), "skew", columns))
+
+    def distribution_bounds(self, data: Any, field: str, columns: Sequence[str]) -> tuple[DistributionBound, ...]:
+        if not isinstance(data, Mapping):
+            raise self.fail(field, "must map columns to bounds, e.g. {island: 0.25}")
+        bounds = []
+        for column, value in data.items():
+            if column not in columns:
+                raise self.fail(f"{field}.{column}", f"not a feature or label column of the spec {list(columns)}")
+            threshold = self.number(value, f"{field}.{column}", positive=True)
+            if threshold > 1:
+                raise self.fail(f"{field}.{column}", f"a distance between distributions is at most 1, got {value}")
+            bounds.append(DistributionBound(column=column, threshold=threshold))
+        return tuple(bounds)
 
     def unique(self, names: Sequence[str], field: str, key: str) -> None:
         seen: dict[str, int] = {}

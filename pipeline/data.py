@@ -1,12 +1,14 @@
 """Where the input records are: `--data` resolved into ExampleGen's settings. No TFX import."""
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import Optional
 
 from pipeline.config import SpecError
 
 TFRECORD_SUFFIXES = (".tfrecord", ".tfrecords", ".gz")
+SPAN = "{SPAN}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -16,18 +18,60 @@ class DataSource:
     input_base: str
     pattern: str = "*"
     format: str = "csv"
+    span: Optional[int] = None   # the span ExampleGen will read (the newest), when `pattern` holds {SPAN}
 
     @property
     def description(self) -> str:
-        return str(Path(self.input_base) / self.pattern)
+        where = str(Path(self.input_base) / self.pattern)
+        return where if self.span is None else f"{where} (span {self.span})"
+
+
+def spans_on_disk(input_base: Path, pattern: str) -> dict[int, list[Path]]:
+    """`{span: files}` of a `{SPAN}` pattern relative to `input_base` (the span is the number in its place).
+
+    ExampleGen reads the newest span by default; this finds the same one before TFX is imported, so that the
+    command can check its files and tell whether it is new.
+    """
+    regex = re.compile("^" + ".*".join(re.escape(part).replace(re.escape(SPAN), r"(?P<span>\d+)")
+                                         for part in pattern.split("*")) + "$")
+    spans: dict[int, list[Path]] = {}
+    for path in sorted(input_base.glob(pattern.replace(SPAN, "*"))):
+        match = regex.match(path.relative_to(input_base).as_posix())
+        if match and path.is_file():
+            spans.setdefault(int(match.group("span")), []).append(path)
+    return spans
+
+
+def resolve_spans(path: Path, data_format: Optional[str]) -> tuple[DataSource, list[Path]]:
+    """A `{SPAN}` path (`DIR/span-{SPAN}/*.csv`, `DIR/data-{SPAN}.csv`) as a DataSource of its newest span."""
+    parts = path.parts
+    first = next(i for i, part in enumerate(parts) if SPAN in part or "*" in part)
+    input_base, pattern = Path(*parts[:first]), "/".join(parts[first:])
+    if pattern.count(SPAN) != 1:
+        raise SpecError(f"--data: {path}: the pattern must hold {SPAN} exactly once")
+    if re.search(r"\{(VERSION|YYYY|MM|DD)\}", pattern):
+        raise SpecError(f"--data: {path}: only {SPAN} is supported in the pattern, not {{VERSION}} or dates")
+    if not input_base.is_dir():
+        raise SpecError(f"--data: {input_base} (the folder before {SPAN}) does not exist")
+    spans = spans_on_disk(input_base, pattern)
+    if not spans:
+        raise SpecError(f"--data: no file in {input_base} matches {pattern} (a number in place of {SPAN})")
+    span = max(spans)
+    files = spans[span]
+    fmt = data_format or ("tfrecord" if files[0].name.endswith(TFRECORD_SUFFIXES) else "csv")
+    return DataSource(input_base=str(input_base.resolve()), pattern=pattern, format=fmt, span=span), files
 
 
 def resolve_data(path: Path, data_format: Optional[str] = None) -> tuple[DataSource, list[Path]]:
     """Turns a file or folder into a DataSource and the files it matches.
 
+    A path holding `{SPAN}` names spans (`DIR/span-{SPAN}/*.csv`): ExampleGen reads the newest one.
+
     Raises:
       SpecError: if the path does not exist or holds no input file.
     """
+    if SPAN in str(path):
+        return resolve_spans(path, data_format)
     if not path.exists():
         raise SpecError(f"--data: {path} does not exist")
     if path.is_dir():

@@ -152,7 +152,7 @@ def build_kubeflow_pipeline(spec: HeadsSpec, settings: KubeflowSettings, name: O
         spec=spec, schema_path=settings.schema_path, serving_dir=settings.serving_dir,
         metadata_connection_config=None, beam_pipeline_args=settings.beam_args,
         enable_cache=settings.enable_cache, provenance=provenance,
-        compare_with_baseline=settings.compare_with_baseline)
+        compare_with_baseline=settings.compare_with_baseline, local_resolvers=False)
     by_id = {component.id: component for component in tfx_pipeline.components}
     by_id[TRAINER_ID].with_platform_config(trainer_resource_spec(settings))
     if settings.heavy_beam_args:

@@ -1,6 +1,7 @@
 """The one pipeline factory. Runners (local Beam today) only resolve settings and call `create_pipeline`."""
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Any, Collection, Optional, Sequence
 
@@ -24,6 +25,7 @@ from components.schema_gate import SchemaGate
 from pipeline.config import HeadsSpec
 from pipeline.data import DataSource
 from pipeline.eval_config import build_eval_config
+from pipeline.resolvers import BlessedModelBeforeCandidateStrategy, PreviousSpanStatisticsStrategy
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PREPROCESSING_FN = "components.transform_module.preprocessing_fn"
@@ -54,7 +56,8 @@ def create_pipeline(*, name: str, root: str, data: DataSource, spec: HeadsSpec, 
                     serving_dir: str, metadata_connection_config, beam_pipeline_args: Sequence[str],
                     enable_cache: bool = True, baseline_heads: Optional[Collection[str]] = None,
                     provenance: Optional[dict[str, Any]] = None,
-                    compare_with_baseline: bool = True) -> tfx_pipeline.Pipeline:
+                    compare_with_baseline: bool = True, local_resolvers: bool = True,
+                    serving_statistics: Optional[str] = None) -> tfx_pipeline.Pipeline:
     """Builds the multi-head pipeline.
 
     Args:
@@ -72,6 +75,11 @@ def create_pipeline(*, name: str, root: str, data: DataSource, spec: HeadsSpec, 
       provenance: facts recorded beside every pushed model (spec hash, git commit, training settings).
       compare_with_baseline: resolve the latest blessed model as the Evaluator's baseline; False leaves the
         resolver out (absolute bounds only), for orchestrators that cannot run resolver tasks.
+      local_resolvers: the local runner's resolver strategies (pipeline/resolvers.py): the baseline is the newest
+        blessed model older than the candidate (so an unchanged rerun comes wholly from the cache), and the
+        previous span's statistics reach the drift check. Kubeflow's V2 compiler takes neither: False uses TFX's
+        LatestBlessedModelStrategy and checks no drift between spans.
+      serving_statistics: a TFDV statistics file of the serving data, for the spec's skew bounds.
     """
     splits = example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="all", pattern=data.pattern)])
     example_gen_class = CsvExampleGen if data.format == "csv" else ImportExampleGen
@@ -83,9 +91,20 @@ def create_pipeline(*, name: str, root: str, data: DataSource, spec: HeadsSpec, 
         schema_gen = SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=False)
     example_validator = ExampleValidator(statistics=statistics_gen.outputs["statistics"],
                                          schema=schema_gen.outputs["schema"])
+    previous_span = None
+    if local_resolvers and spec.drift:
+        previous_span = Resolver(
+            strategy_class=PreviousSpanStatisticsStrategy,
+            current=statistics_gen.outputs["statistics"],
+            previous=Channel(type=standard_artifacts.ExampleStatistics),
+        ).with_id("previous_span_statistics_resolver")
     schema_gate = SchemaGate(anomalies=example_validator.outputs["anomalies"],
                              statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"],
-                             label_columns=",".join(spec.label_columns), data_source=data.description)
+                             previous_statistics=previous_span.outputs["previous"] if previous_span else None,
+                             label_columns=",".join(spec.label_columns), data_source=data.description,
+                             drift_bounds=json.dumps({b.column: b.threshold for b in spec.drift}),
+                             skew_bounds=json.dumps({b.column: b.threshold for b in spec.skew}),
+                             serving_statistics_path=serving_statistics or "")
 
     transform = Transform(
         examples=example_gen.outputs["examples"],
@@ -102,11 +121,20 @@ def create_pipeline(*, name: str, root: str, data: DataSource, spec: HeadsSpec, 
         custom_config={"heads_spec": spec.component_view("trainer"),
                        "code_fingerprint": module_code_fingerprint(TRAINER_CODE)},
     )
-    baseline_resolver = None if not compare_with_baseline else Resolver(
-        strategy_class=LatestBlessedModelStrategy,
-        model=Channel(type=standard_artifacts.Model),
-        model_blessing=Channel(type=standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
+    baseline_resolver = None
+    if compare_with_baseline and local_resolvers:
+        baseline_resolver = Resolver(
+            strategy_class=BlessedModelBeforeCandidateStrategy,
+            candidate=trainer.outputs["model"],
+            model=Channel(type=standard_artifacts.Model),
+            model_blessing=Channel(type=standard_artifacts.ModelBlessing),
+        ).with_id("latest_blessed_model_resolver")
+    elif compare_with_baseline:
+        baseline_resolver = Resolver(
+            strategy_class=LatestBlessedModelStrategy,
+            model=Channel(type=standard_artifacts.Model),
+            model_blessing=Channel(type=standard_artifacts.ModelBlessing),
+        ).with_id("latest_blessed_model_resolver")
     evaluator = Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
@@ -125,7 +153,8 @@ def create_pipeline(*, name: str, root: str, data: DataSource, spec: HeadsSpec, 
     return tfx_pipeline.Pipeline(
         pipeline_name=name,
         pipeline_root=root,
-        components=[example_gen, statistics_gen, schema_gen, example_validator, schema_gate, transform, trainer,
+        components=[example_gen, statistics_gen, schema_gen, example_validator,
+                    *([previous_span] if previous_span else []), schema_gate, transform, trainer,
                     *([baseline_resolver] if baseline_resolver else []), evaluator, pusher],
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,

@@ -648,6 +648,8 @@ def gather_report(store, run) -> RunReport:
     push = results.push_outcome(pushed_model)
     if push.destination:
         pushed = f"pushed to {push.destination}"
+        if pusher is not None and pusher.last_known_state == pusher.CACHED:
+            pushed = f"nothing changed since an earlier run, which pushed this model to {push.destination}"
         provenance, provenance_source = read_push_record(push.destination), os.path.join(push.destination,
                                                                                             PUSH_RECORD)
     elif push.already_serving:

@@ -34,6 +34,7 @@ class RunResult:
     evaluation_uri: Optional[str]
     already_serving: Optional[str] = None   # the version folder that already held this very model
     rolled_back: Optional[str] = None       # the folder this very model was rolled back into
+    from_cache: bool = False                # the Pusher's outcome is an earlier run's: nothing changed since
 
 
 def pipeline_runs(store: metadata_store.MetadataStore) -> list:
@@ -210,9 +211,12 @@ def read_run_result(store: metadata_store.MetadataStore, spec: HeadsSpec) -> Run
             heads.append(HeadResult(head=head.name, metric=head.threshold.metric, value=value, bound=bound,
                                     passed=value is not None and (head.name, name) not in failed))
     push = push_outcome(pushed[0] if pushed else None)
+    runs = pipeline_runs(store)
+    pusher_runs = executions_by_node(store, runs[-1]).get("Pusher", []) if runs else []
+    from_cache = bool(pusher_runs) and pusher_runs[-1].last_known_state == metadata_store_pb2.Execution.CACHED
     return RunResult(heads=tuple(heads), blessed=bool(blessing) and _custom_int(blessing[0], "blessed") == 1,
                      pushed_path=push.destination, evaluation_uri=evaluation_uri,
-                     already_serving=push.already_serving, rolled_back=push.rolled_back)
+                     already_serving=push.already_serving, rolled_back=push.rolled_back, from_cache=from_cache)
 
 
 def format_table(result: RunResult) -> str:
@@ -237,6 +241,7 @@ class RunSummary:
     already_serving: Optional[str]
     failed_at: Optional[str]            # the component that failed, if any
     provenance: dict
+    from_cache: bool = False            # the Pusher's outcome was an earlier run's (nothing changed)
 
 
 def _thresholded_metrics(eval_config_json: str) -> dict[str, str]:
@@ -275,7 +280,8 @@ def run_summaries(store: metadata_store.MetadataStore) -> list[RunSummary]:
             span=_int_property(examples, "span") if examples is not None else None,
             heads=heads, blessed=(_custom_int(blessing[0], "blessed") == 1) if blessing else None,
             pushed_version=push.version, already_serving=push.already_serving, failed_at=failed[0] if failed else None,
-            provenance=provenance))
+            provenance=provenance, from_cache=bool(executions.get("Pusher")) and
+            executions["Pusher"][-1].last_known_state == metadata_store_pb2.Execution.CACHED))
     return summaries
 
 
@@ -290,6 +296,8 @@ def format_runs(summaries: list[RunSummary]) -> str:
                                                                    "-" if s.blessed is None else "no")
         pushed = s.pushed_version or (f"already serving ({s.already_serving.rsplit('/', 1)[-1]})"
                                       if s.already_serving else "-")
+        if s.from_cache:
+            pushed = "nothing new (cached)"
         rows.append((s.run_id, time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(s.started)),
                      "-" if s.span is None else str(s.span), heads, outcome, pushed,
                      s.provenance.get("heads_spec_fingerprint", "-"), s.provenance.get("git_commit", "-")[:12]))

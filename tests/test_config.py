@@ -213,6 +213,28 @@ def test_removed_head_cannot_still_be_a_head():
     _expect_error(data, "removed_heads[0]", "'sex' is still one of the heads")
 
 
+def test_drift_and_skew_bounds_load_round_trip_and_stay_out_of_the_model_components_views():
+    data = _raw()
+    data["drift"] = {"island": 0.25, "bill_length_mm": 0.3}
+    data["skew"] = {"species": 0.2}
+    spec = HeadsSpec.from_dict(data)
+    assert [(b.column, b.threshold) for b in spec.drift] == [("island", 0.25), ("bill_length_mm", 0.3)]
+    assert HeadsSpec.from_dict(spec.to_dict()) == spec
+    assert "drift" not in spec.component_view("transform") and "skew" not in spec.component_view("trainer")
+
+
+@pytest.mark.parametrize("drift, field, words", [
+    ({"beak": 0.2}, "drift.beak", "not a feature or label column"),
+    ({"island": 0}, "drift.island", "must be > 0"),
+    ({"island": 1.5}, "drift.island", "at most 1"),
+    ([0.2], "drift", "must map columns to bounds"),
+])
+def test_drift_bounds_name_the_field(drift, field, words):
+    data = _raw()
+    data["drift"] = drift
+    _expect_error(data, field, words)
+
+
 # --- Loss library, class subsets, angle heads and loss weighting (issue 3) ---
 
 

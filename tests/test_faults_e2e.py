@@ -2,7 +2,7 @@
 
 A. killed with SIGKILL (the whole process group) while the Trainer runs;
 B. the same command again: completes, with everything upstream of the Trainer reused from the cache;
-C. again with nothing changed: nothing new is pushed, and the command says so;
+C. again with nothing changed: every component comes from the cache, nothing is pushed, and the command says so;
 D. a training setting changed: the Trainer onwards re-execute, Transform does not;
 E. a threshold changed: only the Evaluator onwards re-execute.
 The data holds an island never seen before and rows with missing labels: both proceed under their rules.
@@ -113,10 +113,13 @@ def test_unseen_category_and_missing_labels_proceed(runs):
 def test_rerun_with_nothing_changed_pushes_nothing_and_says_so(runs):
     result = runs["unchanged"]
     assert result.returncode == cli.EXIT_PUSHED, result.stderr[-3000:]
-    assert "nothing new to push: this model is already serving as" in result.stdout
+    assert "nothing changed since an earlier run" in result.stdout
+    assert "that run pushed this model to" in result.stdout
     assert runs["unchanged_versions"] == runs["rerun_versions"]
     states = runs["unchanged_states"]
-    for component in UPSTREAM_OF_TRAINER + ["Trainer"]:
+    # The baseline is the newest blessed model older than the (cached) candidate, so the Evaluator's inputs
+    # are those of the run that first judged it, and it and the Pusher come from the cache too.
+    for component in UPSTREAM_OF_TRAINER + ["Trainer", "Evaluator", "Pusher"]:
         assert states[component] == CACHED, (component, states)
 
 

@@ -43,3 +43,59 @@ def test_a_label_column_without_any_value_is_named():
                                                                                              "sex": 3})},
                                   ["species", "sex"])
     assert lines == ["column 'sex' (train split): label column has no value in any row"]
+
+
+# Drift and skew: TFDV's comparators with the spec's bounds, on statistics of tiny in-memory tables.
+
+def table_stats(**columns):
+    import pandas as pd
+    import tensorflow_data_validation as tfdv
+
+    return tfdv.generate_statistics_from_dataframe(pd.DataFrame(columns))
+
+
+def island_schema():
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    schema = schema_pb2.Schema()
+    island = schema.feature.add(name="island", type=schema_pb2.BYTES)
+    island.domain = "island"
+    schema.string_domain.add(name="island", value=["Biscoe", "Dream", "Torgersen"])
+    schema.feature.add(name="bill_length_mm", type=schema_pb2.FLOAT)
+    return schema
+
+
+def test_island_shares_moving_past_the_drift_bound_are_named_with_the_distance():
+    from components.schema_gate import describe_distribution_shift
+
+    previous = table_stats(island=["Biscoe", "Dream", "Torgersen", "Dream"], bill_length_mm=[40.0, 41.0, 39.0, 45.0])
+    current = table_stats(island=["Biscoe"] * 4, bill_length_mm=[40.0, 41.0, 39.0, 45.0])
+    lines = describe_distribution_shift(current, island_schema(), drift={"island": 0.25}, skew={},
+                                        previous_statistics=previous)
+    assert len(lines) == 1 and lines[0].startswith("column 'island': ")
+    assert "0.75" in lines[0] and "0.25" in lines[0], lines   # Biscoe's share went from 1/4 to 1
+
+
+def test_a_shift_within_the_bound_passes_and_no_previous_span_checks_nothing():
+    from components.schema_gate import describe_distribution_shift
+
+    previous = table_stats(island=["Biscoe", "Dream", "Torgersen", "Dream"], bill_length_mm=[40.0, 41.0, 39.0, 45.0])
+    current = table_stats(island=["Biscoe", "Dream", "Torgersen", "Biscoe"], bill_length_mm=[40.0, 41.0, 39.0, 45.0])
+    assert describe_distribution_shift(current, island_schema(), drift={"island": 0.3}, skew={},
+                                       previous_statistics=previous) == []
+    shifted = table_stats(island=["Biscoe"] * 4, bill_length_mm=[40.0] * 4)
+    assert describe_distribution_shift(shifted, island_schema(), drift={"island": 0.01}, skew={}) == []
+
+
+def test_numeric_columns_are_compared_by_jensen_shannon_divergence_for_skew():
+    from components.schema_gate import describe_distribution_shift, schema_with_comparators
+
+    schema = schema_with_comparators(island_schema(), drift={"island": 0.2}, skew={"bill_length_mm": 0.1})
+    features = {f.name: f for f in schema.feature}
+    assert features["island"].drift_comparator.infinity_norm.threshold == 0.2
+    assert features["bill_length_mm"].skew_comparator.jensen_shannon_divergence.threshold == 0.1
+    training = table_stats(island=["Biscoe"] * 50, bill_length_mm=[float(v) for v in range(30, 80)])
+    serving = table_stats(island=["Biscoe"] * 50, bill_length_mm=[float(v) for v in range(130, 180)])
+    lines = describe_distribution_shift(training, island_schema(), drift={}, skew={"bill_length_mm": 0.1},
+                                        serving_statistics=serving)
+    assert len(lines) == 1 and lines[0].startswith("column 'bill_length_mm': ") and "Jensen" in lines[0], lines

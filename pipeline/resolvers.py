@@ -1,0 +1,92 @@
+"""Resolver strategies of the local runner: artifacts chosen from ML Metadata when a run reaches them.
+
+Kubeflow's V2 compiler accepts only TFX's own latest-artifact and latest-blessed-model strategies, so these two
+are the local runner's; `create_pipeline(local_resolvers=False)` uses TFX's instead.
+"""
+
+from typing import Optional
+
+from tfx import types
+from tfx.dsl.components.common import resolver
+from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import _BLESSED, _CURRENT_MODEL_ID
+
+
+def blessed_model_before(candidate, models: list, blessings: list) -> tuple[Optional[object], Optional[object]]:
+    """The newest blessed model older than `candidate` (lower id), and its blessing; (None, None) if none.
+
+    "Older than the candidate" rather than TFX's "latest": when the Trainer's output comes from the cache, the
+    candidate is a model already blessed, and TFX's choice (that very model) would change the Evaluator's inputs,
+    so the Evaluator and the Pusher would run again and push the same model as a new version. Before this
+    candidate, the baseline is the one it was first judged against, and the whole run comes from the cache.
+    For a newly trained candidate every blessed model is older, and the choice is TFX's.
+    """
+    blessed = {b.get_int_custom_property(_CURRENT_MODEL_ID): b for b in blessings
+               if b.get_int_custom_property(_BLESSED) == 1}
+    for model in sorted(models, key=lambda a: a.id, reverse=True):
+        if model.id < candidate.id and model.id in blessed:
+            return model, blessed[model.id]
+    return None, None
+
+
+class BlessedModelBeforeCandidateStrategy(resolver.ResolverStrategy):
+    """Resolves `model`/`model_blessing` to the newest blessed model older than `candidate` (see
+    `blessed_model_before`); `candidate` is the Trainer's output of this run."""
+
+    def resolve_artifacts(self, store, input_dict: dict[str, list[types.Artifact]]):
+        del store  # everything needed is in the inputs
+        candidates = input_dict["candidate"]
+        if not candidates:
+            return {key: [] for key in input_dict}
+        model, blessing = blessed_model_before(candidates[0], input_dict["model"], input_dict["model_blessing"])
+        return {"candidate": candidates, "model": [model] if model else [],
+                "model_blessing": [blessing] if blessing else []}
+
+
+def statistics_of_previous_span(current, statistics: list, span_of: dict[int, int]) -> Optional[object]:
+    """The statistics of the newest span before `current`'s (the newest artifact of that span), or None.
+
+    `span_of` maps statistics artifact ids to the span of the examples they describe.
+    """
+    earlier = [s for s in statistics if s.id in span_of and span_of[s.id] < span_of[current.id]]
+    return max(earlier, key=lambda s: (span_of[s.id], s.id)) if earlier else None
+
+
+def examples_spans(store, statistics_ids: list[int]) -> dict[int, int]:
+    """`{statistics id: span}` of StatisticsGen's statistics among `statistics_ids`: the span of the Examples
+    each was computed from (ML Metadata lineage).
+
+    The statistics' own `span` property cannot be used: TFX 1.16's ExampleGen records the span as a custom
+    property, and StatisticsGen copies the (unset) property, so every statistics artifact says span 0.
+    """
+    from ml_metadata.proto import metadata_store_pb2  # noqa: PLC0415
+
+    producer = {e.artifact_id: e.execution_id for e in store.get_events_by_artifact_ids(statistics_ids)
+                if e.type == metadata_store_pb2.Event.OUTPUT}
+    # Transform's pre-transform statistics are ExampleStatistics too; only StatisticsGen's describe a split.
+    executions = store.get_executions_by_id(sorted(set(producer.values())))
+    type_names = {t.id: t.name for t in store.get_execution_types_by_id(sorted({e.type_id for e in executions}))}
+    from_statistics_gen = {e.id for e in executions if type_names[e.type_id].endswith("StatisticsGen")}
+    producer = {stats: execution for stats, execution in producer.items() if execution in from_statistics_gen}
+    examples_of = {}
+    for event in store.get_events_by_execution_ids(sorted(set(producer.values()))):
+        if event.type == metadata_store_pb2.Event.INPUT and event.path.steps and event.path.steps[0].key == "examples":
+            examples_of[event.execution_id] = event.artifact_id
+    spans = {}
+    for examples in store.get_artifacts_by_id(sorted(set(examples_of.values()))):
+        value = examples.custom_properties.get("span") or examples.properties.get("span")
+        spans[examples.id] = value.int_value if value is not None else 0
+    return {stats: spans[examples_of[execution]] for stats, execution in producer.items()
+            if execution in examples_of and examples_of[execution] in spans}
+
+
+class PreviousSpanStatisticsStrategy(resolver.ResolverStrategy):
+    """Resolves `previous` to the statistics of the span before `current`'s (this run's StatisticsGen output),
+    for TFDV's drift comparison; empty on the first span."""
+
+    def resolve_artifacts(self, store, input_dict: dict[str, list[types.Artifact]]):
+        current = input_dict["current"]
+        previous = None
+        if current:
+            span_of = examples_spans(store, [current[0].id] + [s.id for s in input_dict["previous"]])
+            previous = statistics_of_previous_span(current[0], input_dict["previous"], span_of)
+        return {"current": current, "previous": [previous] if previous else []}

@@ -1,0 +1,111 @@
+"""Retraining on new spans: one run at a time per workdir, and nothing to do when the newest span was done.
+
+Only ML Metadata's client is imported here (no TensorFlow), so a cron job with nothing to do ends in seconds.
+"""
+
+import contextlib
+import dataclasses
+import fcntl
+import os
+import time
+from pathlib import Path
+from typing import Iterator, Optional
+
+LOCK_FILE = "pipeline.lock"
+
+
+class PipelineBusyError(RuntimeError):
+    """Another run of the same pipeline (same workdir) holds the lock."""
+
+
+@contextlib.contextmanager
+def workdir_lock(workdir: Path) -> Iterator[None]:
+    """Holds `<workdir>/pipeline.lock` while the block runs; fails at once if another process holds it.
+
+    An flock, not a file's existence: the kernel releases it when its holder dies, even by SIGKILL, so a
+    crashed run never blocks the next one.
+
+    Raises:
+      PipelineBusyError: naming the holder's pid and start time, as it wrote them into the file.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / LOCK_FILE
+    handle = open(path, "a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown process"
+            raise PipelineBusyError(f"another run of this pipeline is in progress ({holder}; lock {path}); "
+                                    f"this one exits without doing anything") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}")
+        handle.flush()
+        yield
+    finally:
+        handle.close()   # closing releases the lock
+
+
+@dataclasses.dataclass(frozen=True)
+class SpanRun:
+    """A finished run (its Pusher ran) over one span."""
+
+    run_id: str
+    span: int
+    started: float   # Unix seconds
+
+
+def finished_span_runs(metadata_path: Path) -> list[SpanRun]:
+    """The runs in the store whose Pusher ran (pushed or not) and the span their ExampleGen read, oldest first.
+
+    A run that failed or stopped (on bad data, say) does not count: its span may be tried again.
+    """
+    if not metadata_path.exists():
+        return []
+    from ml_metadata.metadata_store import metadata_store  # noqa: PLC0415
+    from ml_metadata.proto import metadata_store_pb2  # noqa: PLC0415
+
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = str(metadata_path)
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    store = metadata_store.MetadataStore(config)
+    done = (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED)
+    span_runs = []
+    for run in store.get_contexts_by_type("pipeline_run"):
+        executions = store.get_executions_by_context(run.id)
+        nodes = {execution.id: _node(store, execution.id) for execution in executions}
+        if not any(nodes[e.id] == "Pusher" and e.last_known_state in done for e in executions):
+            continue
+        span = _span_read(store, [e for e in executions if nodes[e.id].endswith("ExampleGen")])
+        if span is not None:
+            span_runs.append(SpanRun(run_id=run.name, span=span, started=run.create_time_since_epoch / 1000))
+    return sorted(span_runs, key=lambda r: r.started)
+
+
+def _node(store, execution_id: int) -> str:
+    for context in store.get_contexts_by_execution(execution_id):
+        if context.type == "node":
+            return context.name.split(".", 1)[-1]
+    return ""
+
+
+def _span_read(store, example_gen_executions: list) -> Optional[int]:
+    from ml_metadata.proto import metadata_store_pb2  # noqa: PLC0415
+
+    for execution in example_gen_executions:
+        events = [e for e in store.get_events_by_execution_ids([execution.id])
+                  if e.type == metadata_store_pb2.Event.OUTPUT]
+        for artifact in store.get_artifacts_by_id([e.artifact_id for e in events]):
+            # TFX 1.16 records an Examples artifact's span as a custom property.
+            value = artifact.custom_properties.get("span") or artifact.properties.get("span")
+            if value is not None:
+                return value.int_value
+    return None
+
+
+def run_on_span(metadata_path: Path, span: int) -> Optional[SpanRun]:
+    """The newest finished run over `span`, None if it is new."""
+    runs = [r for r in finished_span_runs(metadata_path) if r.span == span]
+    return runs[-1] if runs else None
