@@ -29,8 +29,8 @@ def by_id(pipeline):
 def test_components_in_order(penguins_spec, tmp_path):
     ids = [c.id for c in build(penguins_spec, tmp_path).components]   # topologically sorted by TFX
     assert sorted(ids) == sorted(["CsvExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
-                                  "SchemaGate", "Transform", "Trainer", "latest_blessed_model_resolver",
-                                  "Evaluator", "Pusher"])
+                                  "previous_span_statistics_resolver", "SchemaGate", "Transform", "Trainer",
+                                  "latest_blessed_model_resolver", "Evaluator", "Pusher"])
     chain = ["CsvExampleGen", "StatisticsGen", "ExampleValidator", "SchemaGate", "Transform", "Trainer",
              "Evaluator", "Pusher"]
     assert [ids.index(c) for c in chain] == sorted(ids.index(c) for c in chain)
