@@ -10,6 +10,8 @@ from tfx import types
 from tfx.dsl.components.common import resolver
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import _BLESSED, _CURRENT_MODEL_ID
 
+from pipeline.lineage import examples_span
+
 
 def blessed_model_before(candidate, models: list, blessings: list) -> tuple[Optional[object], Optional[object]]:
     """The newest blessed model older than `candidate` (lower id), and its blessing; (None, None) if none.
@@ -71,10 +73,8 @@ def examples_spans(store, statistics_ids: list[int]) -> dict[int, int]:
     for event in store.get_events_by_execution_ids(sorted(set(producer.values()))):
         if event.type == metadata_store_pb2.Event.INPUT and event.path.steps and event.path.steps[0].key == "examples":
             examples_of[event.execution_id] = event.artifact_id
-    spans = {}
-    for examples in store.get_artifacts_by_id(sorted(set(examples_of.values()))):
-        value = examples.custom_properties.get("span") or examples.properties.get("span")
-        spans[examples.id] = value.int_value if value is not None else 0
+    spans = {examples.id: examples_span(examples) or 0
+             for examples in store.get_artifacts_by_id(sorted(set(examples_of.values())))}
     return {stats: spans[examples_of[execution]] for stats, execution in producer.items()
             if execution in examples_of and examples_of[execution] in spans}
 

@@ -10,6 +10,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 from components.pusher import ALREADY_SERVING_KEY, ROLLED_BACK_KEY, candidate_metrics
 from pipeline.config import HeadsSpec
+from pipeline.lineage import examples_span, node_id
 from pipeline.eval_config import METRIC_CLASSES, tfma_metric_name
 
 
@@ -40,14 +41,6 @@ class RunResult:
 def pipeline_runs(store: metadata_store.MetadataStore) -> list:
     """The store's pipeline-run contexts, oldest first."""
     return sorted(store.get_contexts_by_type("pipeline_run"), key=lambda c: (c.create_time_since_epoch, c.id))
-
-
-def node_id(store: metadata_store.MetadataStore, execution) -> str:
-    """The pipeline node (component id) an execution belongs to."""
-    for context in store.get_contexts_by_execution(execution.id):
-        if context.type == "node":
-            return context.name.split(".", 1)[-1]
-    return str(execution.id)
 
 
 def executions_by_node(store: metadata_store.MetadataStore, run=None) -> dict[str, list]:
@@ -102,13 +95,6 @@ def _exec_property(execution, key: str) -> str:
         if key in properties:
             return properties[key].string_value
     return ""
-
-
-def _int_property(artifact, key: str) -> Optional[int]:
-    for properties in (artifact.properties, artifact.custom_properties):
-        if key in properties:
-            return properties[key].int_value
-    return None
 
 
 def json_property(execution, key: str) -> dict:
@@ -277,7 +263,7 @@ def run_summaries(store: metadata_store.MetadataStore) -> list[RunSummary]:
         provenance = json_property(executions.get("Pusher", [None])[-1], "custom_config")
         summaries.append(RunSummary(
             run_id=run.name, started=run.create_time_since_epoch / 1000,
-            span=_int_property(examples, "span") if examples is not None else None,
+            span=examples_span(examples) if examples is not None else None,
             heads=heads, blessed=(_custom_int(blessing[0], "blessed") == 1) if blessing else None,
             pushed_version=push.version, already_serving=push.already_serving, failed_at=failed[0] if failed else None,
             provenance=provenance, from_cache=bool(executions.get("Pusher")) and

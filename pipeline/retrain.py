@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Iterator, Optional
 
+from pipeline.lineage import examples_span, node_id
+
 LOCK_FILE = "pipeline.lock"
 
 
@@ -75,20 +77,13 @@ def finished_span_runs(metadata_path: Path) -> list[SpanRun]:
     span_runs = []
     for run in store.get_contexts_by_type("pipeline_run"):
         executions = store.get_executions_by_context(run.id)
-        nodes = {execution.id: _node(store, execution.id) for execution in executions}
+        nodes = {execution.id: node_id(store, execution) for execution in executions}
         if not any(nodes[e.id] == "Pusher" and e.last_known_state in done for e in executions):
             continue
         span = _span_read(store, [e for e in executions if nodes[e.id].endswith("ExampleGen")])
         if span is not None:
             span_runs.append(SpanRun(run_id=run.name, span=span, started=run.create_time_since_epoch / 1000))
     return sorted(span_runs, key=lambda r: r.started)
-
-
-def _node(store, execution_id: int) -> str:
-    for context in store.get_contexts_by_execution(execution_id):
-        if context.type == "node":
-            return context.name.split(".", 1)[-1]
-    return ""
 
 
 def _span_read(store, example_gen_executions: list) -> Optional[int]:
@@ -98,10 +93,8 @@ def _span_read(store, example_gen_executions: list) -> Optional[int]:
         events = [e for e in store.get_events_by_execution_ids([execution.id])
                   if e.type == metadata_store_pb2.Event.OUTPUT]
         for artifact in store.get_artifacts_by_id([e.artifact_id for e in events]):
-            # TFX 1.16 records an Examples artifact's span as a custom property.
-            value = artifact.custom_properties.get("span") or artifact.properties.get("span")
-            if value is not None:
-                return value.int_value
+            if examples_span(artifact) is not None:
+                return examples_span(artifact)
     return None
 
 
