@@ -113,6 +113,9 @@ def create_pipeline(*, name: str, root: str, data: DataSource, spec: HeadsSpec, 
         splits_config=transform_pb2.SplitsConfig(analyze=["train"], transform=["train", "eval"]),
         custom_config={"heads_spec": spec.component_view("transform"),
                        "code_fingerprint": module_code_fingerprint(TRANSFORM_CODE)},
+        # StatisticsGen has the raw data's statistics already, and nothing reads the transformed data's: TFDV
+        # would pass over every row twice more (pre- and post-transform) for outputs no component uses.
+        disable_statistics=True,
     )
     trainer = Trainer(
         run_fn=RUN_FN,

@@ -43,6 +43,8 @@ def test_transform_waits_for_the_gate_and_analyzes_train_only(penguins_spec, tmp
     assert transform.exec_properties["preprocessing_fn"] == PREPROCESSING_FN
     splits = proto_utils.json_to_proto(transform.exec_properties["splits_config"], transform_pb2.SplitsConfig())
     assert list(splits.analyze) == ["train"] and list(splits.transform) == ["train", "eval"]
+    # No second and third pass of TFDV over the data: StatisticsGen's statistics are the ones the gate reads.
+    assert not {"pre_transform_stats", "post_transform_stats", "post_transform_anomalies"} & set(transform.outputs)
     assert components["Trainer"].exec_properties["run_fn"] == RUN_FN
 
 
