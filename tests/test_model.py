@@ -102,6 +102,13 @@ def test_fit_leaves_a_fully_masked_head_untouched_and_trains_the_rest(model):
     assert not np.array_equal(before["trunk_0/kernel:0"], after["trunk_0/kernel:0"])
 
 
+def test_fit_traces_the_train_function_once(model):
+    # Optimizer slots made by build_model, not in the first train step: tf.function traces that step once.
+    features, labels, weights = batch(n=32)
+    model.fit(tf.data.Dataset.from_tensors((features, labels, weights)), epochs=2, verbose=0)
+    assert model.train_function.experimental_get_tracing_count() == 1
+
+
 def test_partly_masked_rows_count_for_nothing(model):
     features, labels, weights = batch()
     weights["body_mass_g"] = tf.constant([1, 1, 1, 1, 0, 0, 0, 0], tf.float32)
