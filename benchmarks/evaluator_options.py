@@ -16,7 +16,6 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # before TensorFlow loads: TF
 
 import argparse  # noqa: E402
 import cProfile  # noqa: E402
-import glob  # noqa: E402
 import pstats  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -24,6 +23,7 @@ import time  # noqa: E402
 import tensorflow_model_analysis as tfma  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
+from benchmarks.floors import newest_path  # noqa: E402
 from pipeline.config import load_spec  # noqa: E402
 from pipeline.eval_config import build_eval_config  # noqa: E402
 
@@ -33,13 +33,6 @@ SETTINGS = {
 }
 # TFMA's per-example metric work: the metric combiners' add_input, called once per example, slice and metric.
 _METRIC_WORK = ("metrics_plots_and_validations_evaluator.py", "add_input")
-
-
-def _newest(pattern: str) -> str:
-    paths = sorted(glob.glob(pattern, recursive=True), key=os.path.getmtime)
-    if not paths:
-        raise SystemExit(f"nothing matches {pattern}")
-    return paths[-1]
 
 
 def analyse(eval_config, model_dir: str, eval_files: str, beam_args: list[str]) -> float:
@@ -67,8 +60,10 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="also profile the in-process run")
     args = parser.parse_args()
     eval_config = build_eval_config(load_spec(args.heads), None)
-    model_dir = _newest(f"{args.workdir}/**/Trainer/model/*/Format-Serving")
-    eval_files = _newest(f"{args.workdir}/**/CsvExampleGen/examples/*/Split-eval") + "/*"
+    artifacts = os.path.join(args.workdir, "artifacts")  # the pipeline root `python -m pipeline run` uses
+    model_dir = newest_path(os.path.join(artifacts, "Trainer", "model", "*", "Format-Serving"), "Trainer model")
+    eval_files = newest_path(os.path.join(artifacts, "CsvExampleGen", "examples", "*", "Split-eval"),
+                             "eval split") + "/*"
     print(f"model {model_dir}\neval split {eval_files}", flush=True)
     seconds = {name: analyse(eval_config, model_dir, eval_files, beam_args) for name, beam_args in SETTINGS.items()}
     for name, value in seconds.items():

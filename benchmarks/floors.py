@@ -44,7 +44,8 @@ BATCH_REPEATS = 200         # batch-1000 calls timed (at 10, one 28 ms stall of 
 WARMUP_CALLS = 5            # traced and warmed before timing
 
 
-def _newest(pattern: str, what: str) -> str:
+def newest_path(pattern: str, what: str) -> str:
+    """The most recently modified path matching `pattern` (the newest run's artifact)."""
     paths = sorted(glob.glob(pattern), key=os.path.getmtime)
     if not paths:
         raise SystemExit(f"no {what} under {pattern}")
@@ -164,9 +165,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parser.parse_args(argv)
     spec = load_spec(Path(args.heads))
     artifacts = os.path.join(args.workdir, "artifacts")  # the pipeline root `python -m pipeline run` uses
-    tf_transform_output = tft.TFTransformOutput(_newest(os.path.join(artifacts, "Transform", "transform_graph", "*"),
+    tf_transform_output = tft.TFTransformOutput(newest_path(os.path.join(artifacts, "Transform", "transform_graph", "*"),
                                                         "Transform graph"))
-    train_dir = _newest(os.path.join(artifacts, "Transform", "transformed_examples", "*", "Split-train"),
+    train_dir = newest_path(os.path.join(artifacts, "Transform", "transformed_examples", "*", "Split-train"),
                         "transformed train split")
     results = {} if args.serving_only else {"trainer": trainer_floor(spec, tf_transform_output, train_dir)}
     if args.trainer_wall_s and not args.serving_only:
@@ -176,7 +177,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                                   ratio=round(pipeline_rate / results["trainer"]["examples_per_s"], 3))
     pushed = sorted(glob.glob(os.path.join(args.workdir, "serving", "[0-9]*")))
     # Not blessed means nothing pushed; the Trainer's exported model is the same SavedModel the Pusher copies.
-    model_dir = pushed[-1] if pushed else _newest(os.path.join(artifacts, "Trainer", "model", "*", "Format-Serving"),
+    model_dir = pushed[-1] if pushed else newest_path(os.path.join(artifacts, "Trainer", "model", "*", "Format-Serving"),
                                                   "Trainer model")
     results["serving"] = serving_floor(spec, model_dir, args.data, tf_transform_output.raw_feature_spec())
     results["serving"]["pushed"] = bool(pushed)
