@@ -114,7 +114,7 @@ def _time_calls(call, argument, calls: int) -> np.ndarray:
         started = time.perf_counter()
         outputs = call(argument)
         # Eager tensors are ready when returned on CPU; reading one keeps an async device honest too.
-        tf.nest.flatten(outputs)[0].numpy()  # a dict from the signature, a list from the loaded Keras model
+        tf.nest.flatten(outputs)[0].numpy()  # a dict of outputs, from either
         seconds[i] = time.perf_counter() - started
     return seconds
 

@@ -229,8 +229,10 @@ class MultiHeadModel(keras.Model):
     `<head>_weight` (its effective weight) besides the metrics.
     """
 
-    def __init__(self, inputs, outputs, loss_weighting: LossWeighting, name=None, **kwargs):
-        super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
+    # The positional arguments are exactly Functional's, so that Keras serializes the graph in `get_config`
+    # (it does only for constructors like Functional's); the weighting is keyword-only.
+    def __init__(self, inputs, outputs, name=None, trainable=True, *, loss_weighting: LossWeighting, **kwargs):
+        super().__init__(inputs=inputs, outputs=outputs, name=name, trainable=trainable, **kwargs)
         self.loss_weighting = loss_weighting
         self.total_loss_tracker = keras.metrics.Mean(name="loss")
         self.head_loss_trackers = [keras.metrics.Mean(name=f"{h}_loss") for h in loss_weighting.heads]
@@ -290,7 +292,9 @@ class MultiHeadModel(keras.Model):
         weighting = keras.saving.deserialize_keras_object(config.pop("loss_weighting"),
                                                           custom_objects=custom_objects)
         graph = keras.Model.from_config(config, custom_objects=custom_objects)
-        return cls(inputs=graph.inputs, outputs=graph.outputs, loss_weighting=weighting, name=graph.name)
+        # Keyed by head again: each head's output layer is named after the head.
+        outputs = dict(zip(graph.output_names, graph.outputs))
+        return cls(inputs=graph.inputs, outputs=outputs, loss_weighting=weighting, name=graph.name)
 
 
 def build_model(spec: HeadsSpec, vocab_sizes: Mapping[str, int], stats: Mapping[str, LabelStats]) -> MultiHeadModel:
