@@ -43,14 +43,18 @@ def export_serving_model(model: keras.Model, tf_transform_output, spec: HeadsSpe
     serving_spec = {k: v for k, v in raw_spec.items() if k not in spec.label_columns}
     inputs = [transformed_name(f.name) for f in spec.features]
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    # Both signatures are plain TensorFlow calls; autograph would convert, source line by source line, every
+    # Keras layer and the Transform layer they reach (the largest part of the penguins Trainer's export).
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")], autograph=False)
     def serve(examples):
         transformed = model.tft_layer(tf.io.parse_example(examples, serving_spec))
         return serving_outputs(spec, model({name: transformed[name] for name in inputs}))
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")], autograph=False)
     def transform_features(examples):
         return model.tft_layer(tf.io.parse_example(examples, raw_spec))
 
-    model.save(path, save_format="tf",
+    # No Keras traces of every layer's call: the signatures are what serving and TFMA load, and the Keras loader
+    # rebuilds the model from its config (`MultiHeadModel.get_config`) and the registered custom objects.
+    model.save(path, save_format="tf", save_traces=False,
                signatures={"serving_default": serve, "transform_features": transform_features})

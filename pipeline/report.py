@@ -497,7 +497,9 @@ def read_scalars(log_dir: str) -> dict[str, dict[str, list[tuple[int, float]]]]:
                 if kind == "simple_value":
                     number = value.simple_value
                 elif kind == "tensor" and not value.tensor.tensor_shape.dim:
-                    number = float(tf.make_ndarray(value.tensor))
+                    number = tf.make_ndarray(value.tensor)
+                    if number.dtype.kind not in "iuf":  # TensorBoard also logs the model's config, as text
+                        continue
                 else:
                     continue
                 scalars.setdefault(subdir, {}).setdefault(value.tag, []).append((int(event.step), float(number)))

@@ -109,6 +109,19 @@ def _metrics_for_slice(island, values, too_small=False):
     return proto
 
 
+def test_read_scalars_keeps_numbers_and_skips_text(tmp_path):
+    import tensorflow as tf
+
+    with tf.summary.create_file_writer(str(tmp_path / "train")).as_default():
+        for step, loss in enumerate([0.9, 0.5]):
+            tf.summary.scalar("epoch_loss", loss, step=step)
+        tf.summary.text("keras", '{"class_name": "MultiHeadModel"}', step=0)  # what the TensorBoard callback adds
+    scalars = report.read_scalars(str(tmp_path))
+    assert list(scalars) == ["train"] and list(scalars["train"]) == ["epoch_loss"]
+    assert [step for step, _ in scalars["train"]["epoch_loss"]] == [0, 1]
+    assert [v for _, v in scalars["train"]["epoch_loss"]] == pytest.approx([0.9, 0.5])
+
+
 def test_parse_metrics_keeps_candidate_baseline_and_too_small_slices():
     metrics = report.parse_metrics([
         _metrics_for_slice("", {("species", "sparse_categorical_accuracy", "candidate", False): 0.97,
