@@ -22,6 +22,18 @@ def penguins_spec() -> HeadsSpec:
     return load_spec(PENGUINS_HEADS)
 
 
+@pytest.fixture
+def autograph_conversions(monkeypatch) -> list[str]:
+    """The qualified names of the functions autograph converts from here to the test's end, in order."""
+    from tensorflow.python.autograph.impl import api  # noqa: PLC0415 - TensorFlow only for the tests that ask
+
+    converted: list[str] = []
+    convert = api._convert_actual
+    monkeypatch.setattr(api, "_convert_actual",
+                        lambda entity, ctx: converted.append(entity.__qualname__) or convert(entity, ctx))
+    return converted
+
+
 def run_cli(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
     """Runs `python -m pipeline ARGS` as a user would, in a fresh process, from the project root."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}

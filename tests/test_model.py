@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tf_keras
-from tensorflow.python.autograph.impl import api as autograph_api
 
 from components.losses import (BinaryCrossentropyFromLogits, SparseCategoricalCrossentropyFromLogits,
                                StandardizedRegressionLoss, build_loss)
@@ -110,15 +109,12 @@ def test_fit_traces_the_train_function_once(model):
     assert model.train_function.experimental_get_tracing_count() == 1
 
 
-def test_train_and_test_steps_are_traced_without_autograph(model, monkeypatch):
+def test_train_and_test_steps_are_traced_without_autograph(model, autograph_conversions):
     # Converting the steps would convert every layer, loss, metric and optimizer method they call, source line
     # by source line (about 15 s of the penguins Trainer); only Keras's thin step wrappers may be converted.
-    converted = []
-    convert = autograph_api._convert_actual
-    monkeypatch.setattr(autograph_api, "_convert_actual",
-                        lambda entity, ctx: converted.append(entity.__qualname__) or convert(entity, ctx))
     batches = tf.data.Dataset.from_tensors(batch(n=32))
     model.fit(batches, validation_data=batches, epochs=1, verbose=0)
+    converted = autograph_conversions
     assert any(name.endswith("train_function") for name in converted)  # the probe sees conversions at all
     assert [name for name in converted if name.endswith(("_step", "call", "__call__", "update_state", "minimize",
                                                          "apply_gradients"))] == []

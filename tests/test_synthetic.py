@@ -161,22 +161,17 @@ def test_model_with_each_loss_and_weighting_saves_reloads_and_serves_raw_example
     np.testing.assert_allclose(multihead_predictions(reloaded, model_spec, test_rows[1:20]), in_memory, atol=1e-5)
 
 
-def test_export_traces_the_signatures_without_autograph(spec, transformed, tmp_path, monkeypatch):
+def test_export_traces_the_signatures_without_autograph(spec, transformed, tmp_path, autograph_conversions):
     # Autograph would convert every Keras layer and the Transform layer the signatures reach, and Keras's own
     # per-layer traces would be converted too: most of a small Trainer's export time.
-    from tensorflow.python.autograph.impl import api as autograph_api
-
     _, _, train_rows, _, tft_output = transformed
     model_spec = variant(spec, "fixed")
     model = train_model(model_spec, train_rows[:64], tft_output)
-    converted = []
-    convert = autograph_api._convert_actual
-    monkeypatch.setattr(autograph_api, "_convert_actual",
-                        lambda entity, ctx: converted.append(entity.__qualname__) or convert(entity, ctx))
+    autograph_conversions.clear()  # the export's only
     export_serving_model(model, tft_output, model_spec, str(tmp_path / "model"))
     assert set(tf.saved_model.load(str(tmp_path / "model")).signatures) == {"serving_default", "transform_features"}
     # Only tf.saved_model's thin wrapper around each signature is converted.
-    assert [name for name in converted if not name.startswith("canonicalize_signatures.")] == []
+    assert [name for name in autograph_conversions if not name.startswith("canonicalize_signatures.")] == []
 
 
 def multihead_predictions(model, spec, rows):
