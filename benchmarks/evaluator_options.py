@@ -23,14 +23,11 @@ import time  # noqa: E402
 import tensorflow_model_analysis as tfma  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
+from benchmarks.beam_options import SETTINGS  # noqa: E402  (the same settings as the whole-pipeline measurement)
 from benchmarks.floors import newest_path  # noqa: E402
 from pipeline.config import load_spec  # noqa: E402
 from pipeline.eval_config import build_eval_config  # noqa: E402
 
-SETTINGS = {
-    "in_process": ["--runner=DirectRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1"],
-    "multi_process_2": ["--runner=DirectRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=2"],
-}
 # TFMA's per-example metric work: the metric combiners' add_input, called once per example, slice and metric.
 _METRIC_WORK = ("metrics_plots_and_validations_evaluator.py", "add_input")
 
