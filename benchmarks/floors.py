@@ -34,7 +34,7 @@ import tf_keras as keras  # noqa: E402
 import components.losses  # noqa: E402,F401  (registers the custom objects the SavedModel names)
 import components.metrics  # noqa: E402,F401
 from components.features import OOV_BUCKETS  # noqa: E402
-from components.inputs import regression_label_stats, split_features_labels_weights  # noqa: E402
+from components.inputs import scan_split, split_features_labels_weights  # noqa: E402
 from components.model import build_model  # noqa: E402
 from pipeline.config import HeadsSpec, load_spec, transformed_name, vocabulary_name  # noqa: E402
 
@@ -69,7 +69,7 @@ def trainer_floor(spec: HeadsSpec, tf_transform_output, train_dir: str) -> dict:
     examples = int(next(iter(tensors.values())).shape[0])
     vocab_sizes = {f.name: tf_transform_output.vocabulary_size_by_name(vocabulary_name(f.name)) + OOV_BUCKETS
                    for f in spec.features if f.kind == "categorical"}
-    stats = regression_label_stats(tf.data.Dataset.from_tensor_slices(tensors).batch(65536), spec)
+    stats = scan_split(tf.data.Dataset.from_tensor_slices(tensors).batch(65536), spec).label_stats
     keras.utils.set_random_seed(training.seed)
     model = build_model(spec, vocab_sizes, stats)
     # Shuffled each epoch like the Trainer's input; the whole split is one in-memory tensor per column.

@@ -2,7 +2,7 @@
 
 For each fold (fixed fold seed) of a CSV, in this one run:
 - the multi-head model: the project's `preprocessing_fn` through TF Transform's Beam implementation (analyzing the
-  training folds only), then the builders `run_fn` uses (`regression_label_stats`, `build_model`,
+  training folds only), then the builders `run_fn` uses (`scan_split`, `build_model`,
   `split_features_labels_weights`) and the same training settings, scored on the held-out fold through the
   serving outputs (`serving_outputs`), with each head's rows of missing labels left out;
 - single-task baselines on the same folds, one model per head, trained on the rows that have that head's label:
@@ -110,14 +110,14 @@ def train_model(spec: HeadsSpec, train_rows: list[dict], tf_transform_output, lo
     import tf_keras as keras  # noqa: PLC0415
 
     from components.features import OOV_BUCKETS  # noqa: PLC0415
-    from components.inputs import regression_label_stats, split_features_labels_weights  # noqa: PLC0415
+    from components.inputs import scan_split, split_features_labels_weights  # noqa: PLC0415
     from components.model import build_model  # noqa: PLC0415
     from pipeline.config import vocabulary_name  # noqa: PLC0415
 
     training = spec.training
     vocab_sizes = {f.name: tf_transform_output.vocabulary_size_by_name(vocabulary_name(f.name)) + OOV_BUCKETS
                    for f in spec.features if f.kind == "categorical"}
-    stats = regression_label_stats(as_batches(train_rows, 4096), spec)
+    stats = scan_split(as_batches(train_rows, 4096), spec).label_stats
     model = build_model(spec, vocab_sizes, stats)
     batches = as_batches(train_rows, training.batch_size, shuffle_seed=training.seed).map(
         lambda batch: split_features_labels_weights(batch, spec))

@@ -1,5 +1,7 @@
 """Training input: transformed examples as `(features, labels, sample_weights)` batches keyed by head."""
 
+import dataclasses
+import math
 from typing import Mapping
 
 import numpy as np
@@ -17,14 +19,27 @@ def split_features_labels_weights(batch: Mapping[str, tf.Tensor], spec: HeadsSpe
     return features, labels, weights
 
 
-def regression_label_stats(batches: tf.data.Dataset, spec: HeadsSpec) -> dict[str, LabelStats]:
-    """Label statistics of every regression head over a (finite) dataset of transformed batches."""
+@dataclasses.dataclass(frozen=True)
+class SplitScan:
+    """What one pass over a split of transformed examples tells the Trainer before it trains.
+
+    Attributes:
+      rows: examples in the split.
+      label_stats: for each regression head, its label's statistics over the split's labelled rows.
+    """
+
+    rows: int
+    label_stats: dict[str, LabelStats]
+
+
+def scan_split(batches: tf.data.Dataset, spec: HeadsSpec) -> SplitScan:
+    """Counts the rows of a (finite) dataset of transformed batches and takes its regression labels' statistics."""
     heads = [h for h in spec.heads if h.kind == "regression"]
-    if not heads:
-        return {}
     values = {h.name: [] for h in heads}
     weights = {h.name: [] for h in heads}
+    rows = 0
     for batch in batches:
+        rows += int(tf.shape(next(iter(batch.values())))[0])
         for h in heads:
             values[h.name].append(batch[label_name(h.name)].numpy())
             weights[h.name].append(batch[weight_name(h.name)].numpy())
@@ -34,4 +49,13 @@ def regression_label_stats(batches: tf.data.Dataset, spec: HeadsSpec) -> dict[st
             stats[h.name] = label_stats(np.concatenate(values[h.name]), np.concatenate(weights[h.name]))
         except ValueError:
             raise ValueError(f"head {h.name!r}: no training row has a value in label column {h.label!r}") from None
-    return stats
+    return SplitScan(rows=rows, label_stats=stats)
+
+
+def with_known_batch_count(batches: tf.data.Dataset, rows: int, batch_size: int) -> tf.data.Dataset:
+    """The same batches, with their count declared (the last one may be short).
+
+    Keras runs several steps per execution only over a dataset of known length, and TFXIO's datasets are of
+    unknown length. The count is asserted: a wrong one fails the epoch that runs past or short of it.
+    """
+    return batches.apply(tf.data.experimental.assert_cardinality(math.ceil(rows / batch_size)))

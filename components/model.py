@@ -323,6 +323,7 @@ def build_model(spec: HeadsSpec, vocab_sizes: Mapping[str, int], stats: Mapping[
         optimizer=keras.optimizers.Adam(learning_rate=spec.training.learning_rate),
         loss={h.name: build_loss(h, stats[h.name].std if h.kind == "regression" else 1.0) for h in spec.heads},
         weighted_metrics={h.name: build_metrics(h) for h in spec.heads},
+        steps_per_execution=spec.training.steps_per_execution,
     )
     # Created here, the optimizer's slots are not created inside the first call of the train function, which
     # tf.function would then trace a second time (about 1.5 s of the penguins Trainer, measured in-memory).

@@ -5,14 +5,14 @@ import tensorflow_transform as tft
 import tf_keras as keras
 from tfx_bsl.public import tfxio
 
-from components.inputs import regression_label_stats, split_features_labels_weights
+from components.inputs import scan_split, split_features_labels_weights, with_known_batch_count
 from components.model import build_model
 from components.serving import export_serving_model
 from components.features import OOV_BUCKETS
 from pipeline.config import HeadsSpec, vocabulary_name
 from pipeline.strategy import check_float32_outputs, precision_policy, training_strategy
 
-# Batches read only to compute label statistics: large, since nothing trains on them.
+# Batches of the scan before training (row count, label statistics): large, since nothing trains on them.
 _STATS_BATCH_SIZE = 4096
 
 
@@ -30,28 +30,31 @@ def run_fn(fn_args) -> None:
 
     vocab_sizes = {f.name: tf_transform_output.vocabulary_size_by_name(vocabulary_name(f.name)) + OOV_BUCKETS
                    for f in spec.features if f.kind == "categorical"}
-    stats = regression_label_stats(
-        _dataset(fn_args, fn_args.train_files, tf_transform_output, _STATS_BATCH_SIZE, False, training.seed), spec)
+
+    def scan(files):
+        return scan_split(_dataset(fn_args, files, tf_transform_output, _STATS_BATCH_SIZE, False, training.seed), spec)
+
+    train = scan(fn_args.train_files)
     # The model's variables live where the strategy puts them (mirrored over 2+ GPUs), so it is built in scope.
     strategy = training_strategy()
     with precision_policy(training.mixed_precision), strategy.scope():
-        model = build_model(spec, vocab_sizes, stats)
+        model = build_model(spec, vocab_sizes, train.label_stats)
     if training.mixed_precision:
         check_float32_outputs(model)
     print(f"training with {type(strategy).__name__} on {strategy.num_replicas_in_sync} replica(s), "
           f"{'mixed_float16' if training.mixed_precision else 'float32'}", flush=True)
 
-    def keras_batches(files, shuffle):
-        return (_dataset(fn_args, files, tf_transform_output, training.batch_size, shuffle, training.seed)
-                .map(lambda batch: split_features_labels_weights(batch, spec))
-                .prefetch(tf.data.AUTOTUNE))
+    def keras_batches(files, rows, shuffle):
+        batches = (_dataset(fn_args, files, tf_transform_output, training.batch_size, shuffle, training.seed)
+                   .map(lambda batch: split_features_labels_weights(batch, spec)))
+        return with_known_batch_count(batches, rows, training.batch_size).prefetch(tf.data.AUTOTUNE)
 
     callbacks = [keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir)]
     validation = None
     if training.early_stopping_patience is not None:
-        validation = keras_batches(fn_args.eval_files, shuffle=False)
+        validation = keras_batches(fn_args.eval_files, scan(fn_args.eval_files).rows, shuffle=False)
         callbacks.append(keras.callbacks.EarlyStopping(patience=training.early_stopping_patience,
                                                        restore_best_weights=True))
-    model.fit(keras_batches(fn_args.train_files, shuffle=True), epochs=training.epochs,
+    model.fit(keras_batches(fn_args.train_files, train.rows, shuffle=True), epochs=training.epochs,
               validation_data=validation, callbacks=callbacks, verbose=2)
     export_serving_model(model, tf_transform_output, spec, fn_args.serving_model_dir)

@@ -110,6 +110,13 @@ def test_training_settings_are_checked():
     _expect_error(data, "training.epochs", "integer >= 1")
 
 
+def test_steps_per_execution_defaults_to_100_and_is_a_positive_integer(penguins_spec):
+    assert penguins_spec.training.steps_per_execution == 100
+    data = penguins_spec.to_dict()
+    data["training"]["steps_per_execution"] = 0
+    _expect_error(data, "training.steps_per_execution", "integer >= 1")
+
+
 def test_mixed_precision_is_a_boolean_training_setting(penguins_spec):
     assert penguins_spec.training.mixed_precision is False
     data = _raw()

@@ -1,5 +1,7 @@
 """The model builders `run_fn` uses, on tiny hand-made tensors."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -7,6 +9,7 @@ import tf_keras
 
 from components.losses import (BinaryCrossentropyFromLogits, SparseCategoricalCrossentropyFromLogits,
                                StandardizedRegressionLoss, build_loss)
+from components.inputs import with_known_batch_count
 from components.model import LabelStats, build_model, label_stats
 from components.serving import serving_outputs
 from pipeline.config import transformed_name
@@ -107,6 +110,28 @@ def test_fit_traces_the_train_function_once(model):
     features, labels, weights = batch(n=32)
     model.fit(tf.data.Dataset.from_tensors((features, labels, weights)), epochs=2, verbose=0)
     assert model.train_function.experimental_get_tracing_count() == 1
+
+
+@pytest.mark.parametrize("weighting", ["uncertainty", "dwa"])
+def test_several_steps_per_execution_train_exactly_as_one(penguins_spec, weighting):
+    # 7 batches, of unknown count as the Trainer's are until declared, run as executions of 3, 3 and 1 steps:
+    # the last, partial one must run too.
+    training = dataclasses.replace(penguins_spec.training, loss_weighting=weighting, epochs=3)
+    unknown = tf.data.Dataset.from_tensor_slices(batch(n=7 * 16 - 5, seed=1)).batch(16).filter(lambda *_: True)
+    assert unknown.cardinality() == tf.data.UNKNOWN_CARDINALITY
+    batches = with_known_batch_count(unknown, rows=7 * 16 - 5, batch_size=16)
+    trained = {}
+    for steps in (1, 3):
+        spec = dataclasses.replace(penguins_spec, training=dataclasses.replace(training, steps_per_execution=steps))
+        model = build_model(spec, VOCAB_SIZES, STATS)
+        history = model.fit(batches, validation_data=batches, epochs=training.epochs, verbose=0).history
+        trained[steps] = history, [v.numpy() for v in model.weights]
+    (history_1, weights_1), (history_3, weights_3) = trained[1], trained[3]
+    assert history_3.keys() == history_1.keys() and "val_loss" in history_1
+    for key in history_1:
+        np.testing.assert_allclose(history_3[key], history_1[key], rtol=1e-5, err_msg=key)
+    for one, three in zip(weights_1, weights_3):   # DWA's batch count and epoch means included
+        np.testing.assert_allclose(three, one, rtol=1e-5, atol=1e-7)
 
 
 def test_train_and_test_steps_are_traced_without_autograph(model, autograph_conversions):
