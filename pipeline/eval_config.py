@@ -74,7 +74,9 @@ def build_metrics_spec(head: HeadSpec, in_baseline: bool) -> tfma.MetricsSpec:
         and scored for the candidate only: the baseline has no output to score, and a change threshold on a
         metric the baseline lacks fails ("Metric not found"), so the model could never be blessed.
     """
-    metrics = [tfma.MetricConfig(class_name="ExampleCount"), tfma.MetricConfig(class_name="WeightedExampleCount")]
+    # The rows scored for a head are its labelled rows: the count weighted by its mask. An unweighted count
+    # would be every head's same eval-row count, computed per example, slice and head all the same.
+    metrics = [tfma.MetricConfig(class_name="WeightedExampleCount")]
     for metric in head.metrics:
         config = metric_config(head, metric)
         if metric == head.threshold.metric:

@@ -683,7 +683,7 @@ def slice_bars(report: RunReport, head: str) -> list[tuple[str, Optional[float],
     keys = set(metrics.slices()) | {k for k in report.slice_counts if k}
     bars = []
     for key in sorted(keys, key=lambda k: (len(k) > 0, k)):
-        if key in metrics.too_small or (key and metrics.get(key, head, "example_count") is None
+        if key in metrics.too_small or (key and metrics.get(key, head, "weighted_example_count") is None
                                         and metrics.get(key, head, threshold.metric) is None):
             count = report.slice_counts.get(key)
             bars.append((slice_name(key), None, None, None,
@@ -802,7 +802,7 @@ def _slice_rows(report: RunReport, head: HeadSpec) -> list[list[str]]:
     rows = []
     keys = set(metrics.slices()) | {k for k in report.slice_counts if k}
     for key in sorted(keys, key=lambda k: (len(k) > 0, k)):
-        count = metrics.get(key, head.name, "example_count")
+        count = metrics.get(key, head.name, "weighted_example_count")
         if key in metrics.too_small or (key and count is None):
             n = report.slice_counts.get(key, "?")
             rows.append([html.escape(slice_name(key)), str(n), f'<span class="small">too small: {n} eval rows, '
@@ -815,7 +815,7 @@ def _slice_rows(report: RunReport, head: HeadSpec) -> list[list[str]]:
             cells.append("-" if value is None else f"{value:.4g}" + ("" if baseline is None else
                                                                     f" (baseline {baseline:.4g})"))
         rows.append([html.escape(slice_name(key)), "-" if count is None else f"{count:g}"] + cells)
-    return [["slice", "scored rows"] + names] + rows
+    return [["slice", "labelled rows"] + names] + rows
 
 
 def render_html(report: RunReport, plots: Mapping[str, Sequence[tuple[str, str]]]) -> str:

@@ -169,9 +169,9 @@ def _tiny_report(tmp_path) -> tuple[report.RunReport, dict]:
     metrics = report.parse_metrics([
         _metrics_for_slice("", {("species", "sparse_categorical_accuracy", "candidate", False): 0.93,
                                 ("species", "sparse_categorical_accuracy", "baseline", False): 0.94,
-                                ("species", "example_count", "candidate", False): 10.0}),
+                                ("species", "weighted_example_count", "candidate", False): 10.0}),
         _metrics_for_slice("Biscoe", {("species", "sparse_categorical_accuracy", "candidate", False): 0.9,
-                                      ("species", "example_count", "candidate", False): 7.0}),
+                                      ("species", "weighted_example_count", "candidate", False): 7.0}),
         _metrics_for_slice("Torgersen", {}, too_small=True),
     ])
     run_report = report.RunReport(
@@ -328,7 +328,7 @@ def test_plots_agree_with_the_evaluator(penguins_run, run_report_path):
         counts = report.confusion_counts(predicted.true, predicted.predicted, 3 if head == "species" else 2)
         metric = gathered.thresholds[head].metric
         assert np.trace(counts) / counts.sum() == pytest.approx(gathered.metrics.get((), head, metric), abs=1e-6)
-        assert counts.sum() == gathered.metrics.get((), head, "example_count")
+        assert counts.sum() == gathered.metrics.get((), head, "weighted_example_count")
     mass = gathered.predictions["body_mass_g"]
     assert np.mean(np.abs(mass.predicted - mass.true)) == pytest.approx(
         gathered.metrics.get((), "body_mass_g", "mean_absolute_error"), rel=1e-4)
