@@ -127,6 +127,14 @@ def latency_summary(seconds: np.ndarray, batch: int) -> dict:
             "examples_per_s": round(batch * seconds.size / float(seconds.sum()), 0)}
 
 
+def compare_to_floor(signature: dict, floor: dict) -> dict:
+    """Two `latency_summary`s side by side, and the signature's throughput as a fraction of the floor's."""
+    return {"serving_default": signature, "bare_model": floor,
+            "throughput_ratio": round(signature["examples_per_s"] / floor["examples_per_s"], 3),
+            # Typical calls only: a stall of the machine in either loop moves the mean.
+            "p50_throughput_ratio": round(floor["p50_ms"] / signature["p50_ms"], 3)}
+
+
 def serving_floor(spec: HeadsSpec, model_dir: str, data_dir: str, raw_feature_spec: dict) -> dict:
     """`serving_default` on raw examples against the bare Keras model on transformed tensors, batch 1 and 1,000."""
     loaded = tf.saved_model.load(model_dir)
@@ -148,10 +156,7 @@ def serving_floor(spec: HeadsSpec, model_dir: str, data_dir: str, raw_feature_sp
         transformed = {name: tensor for name, tensor in transform(examples=raw).items() if name in inputs}
         signature = latency_summary(_time_calls(lambda x: serve(examples=x), raw, calls), batch)
         floor = latency_summary(_time_calls(bare, transformed, calls), batch)
-        result[f"batch_{batch}"] = {"serving_default": signature, "bare_model": floor,
-                                    "throughput_ratio": round(signature["examples_per_s"] / floor["examples_per_s"], 3),
-                                    # Typical calls only: a stall of the machine in either loop moves the mean.
-                                    "p50_throughput_ratio": round(floor["p50_ms"] / signature["p50_ms"], 3)}
+        result[f"batch_{batch}"] = compare_to_floor(signature, floor)
     return result
 
 

@@ -1,12 +1,13 @@
 """The benchmark harness's pure parts (benchmarks/run_benchmarks.py): event parsing, peaks, marginal costs,
-the table and JSON, and process-tree RSS sampling on a tiny child process. No pipeline run: the harness's own
-run at 10k rows takes minutes, far over this suite's budget for one test."""
+the table and JSON, process-tree RSS sampling on a tiny child process, and the serving floor's ratios. No
+pipeline run: the harness's own run at 10k rows takes minutes, far over this suite's budget for one test."""
 
 import json
 import subprocess
 import sys
 import time
 
+import numpy as np
 import psutil
 import pytest
 
@@ -124,3 +125,17 @@ def test_penguin_anchor_rows_take_the_examples_column_names_and_species_index_an
              "flipper_length_mm": "", "body_mass_g": "", "sex": "", "year": "2007"}]
     assert example_rows(rows) == [{"species": 2, "culmen_length_mm": 46.1, "culmen_depth_mm": 13.2,
                                    "flipper_length_mm": 211.0, "body_mass_g": 4500.0}]
+
+
+def test_serving_ratio_is_the_signature_throughput_over_the_floor_and_a_stall_moves_only_the_mean():
+    from benchmarks.floors import compare_to_floor, latency_summary  # noqa: PLC0415  (imports TensorFlow)
+
+    signature = latency_summary(np.full(100, 0.002), batch=1000)   # 2 ms a call
+    floor_seconds = np.full(100, 0.001)
+    floor_seconds[0] = 0.101                                        # one 100 ms stall of the machine
+    floor = latency_summary(floor_seconds, batch=1000)
+    assert (signature["p50_ms"], signature["examples_per_s"]) == (2.0, 500000.0)
+    compared = compare_to_floor(signature, floor)
+    assert compared["p50_throughput_ratio"] == 0.5                  # 1 ms against 2 ms: half the floor's rate
+    assert compared["throughput_ratio"] == 1.0                      # 200 ms in all on either side
+    assert compared["serving_default"] is signature and compared["bare_model"] is floor
