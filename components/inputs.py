@@ -52,6 +52,14 @@ def scan_split(batches: tf.data.Dataset, spec: HeadsSpec) -> SplitScan:
     return SplitScan(rows=rows, label_stats=stats)
 
 
+def count_rows(batches: tf.data.Dataset) -> int:
+    """Rows of a (finite) dataset of transformed batches; no label needs a value."""
+    def add_batch(rows, batch):
+        return rows + tf.shape(next(iter(batch.values())), out_type=tf.int64)[0]
+
+    return int(batches.reduce(tf.constant(0, tf.int64), add_batch))
+
+
 def with_known_batch_count(batches: tf.data.Dataset, rows: int, batch_size: int) -> tf.data.Dataset:
     """The same batches, with their count declared (the last one may be short).
 

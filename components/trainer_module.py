@@ -5,14 +5,14 @@ import tensorflow_transform as tft
 import tf_keras as keras
 from tfx_bsl.public import tfxio
 
-from components.inputs import scan_split, split_features_labels_weights, with_known_batch_count
+from components.inputs import count_rows, scan_split, split_features_labels_weights, with_known_batch_count
 from components.model import build_model
 from components.serving import export_serving_model
 from components.features import OOV_BUCKETS
 from pipeline.config import HeadsSpec, vocabulary_name
 from pipeline.strategy import check_float32_outputs, precision_policy, training_strategy
 
-# Batches of the scan before training (row count, label statistics): large, since nothing trains on them.
+# Batches of the passes before training (row counts, label statistics): large, since nothing trains on them.
 _STATS_BATCH_SIZE = 4096
 
 
@@ -31,10 +31,10 @@ def run_fn(fn_args) -> None:
     vocab_sizes = {f.name: tf_transform_output.vocabulary_size_by_name(vocabulary_name(f.name)) + OOV_BUCKETS
                    for f in spec.features if f.kind == "categorical"}
 
-    def scan(files):
-        return scan_split(_dataset(fn_args, files, tf_transform_output, _STATS_BATCH_SIZE, False, training.seed), spec)
+    def scan_batches(files):
+        return _dataset(fn_args, files, tf_transform_output, _STATS_BATCH_SIZE, False, training.seed)
 
-    train = scan(fn_args.train_files)
+    train = scan_split(scan_batches(fn_args.train_files), spec)
     # The model's variables live where the strategy puts them (mirrored over 2+ GPUs), so it is built in scope.
     strategy = training_strategy()
     with precision_policy(training.mixed_precision), strategy.scope():
@@ -52,7 +52,8 @@ def run_fn(fn_args) -> None:
     callbacks = [keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir)]
     validation = None
     if training.early_stopping_patience is not None:
-        validation = keras_batches(fn_args.eval_files, scan(fn_args.eval_files).rows, shuffle=False)
+        # Counted only: the eval split's labels need not give every regression head statistics.
+        validation = keras_batches(fn_args.eval_files, count_rows(scan_batches(fn_args.eval_files)), shuffle=False)
         callbacks.append(keras.callbacks.EarlyStopping(patience=training.early_stopping_patience,
                                                        restore_best_weights=True))
     model.fit(keras_batches(fn_args.train_files, train.rows, shuffle=True), epochs=training.epochs,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.inputs import scan_split, with_known_batch_count
+from components.inputs import count_rows, scan_split, with_known_batch_count
 from pipeline.config import label_name, weight_name
 
 
@@ -27,6 +27,11 @@ def test_scan_counts_every_row_and_takes_regression_stats_from_labelled_rows_onl
 def test_scan_names_a_regression_head_without_any_label(penguins_spec):
     with pytest.raises(ValueError, match="head 'body_mass_g': no training row has a value in label column"):
         scan_split(transformed_batches([1.0, 2.0], [0, 0], batch_size=2), penguins_spec)
+
+
+def test_count_rows_needs_no_label_values(penguins_spec):
+    # An eval split may hold no labelled row of a head; counting its rows (for early stopping) must still work.
+    assert count_rows(transformed_batches([1.0, 2.0, 3.0], [0, 0, 0], batch_size=2)) == 3
 
 
 def test_known_batch_count_counts_the_short_last_batch():
