@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 from ml_metadata.metadata_store import metadata_store
 
+from conftest import PENGUINS_CSV, PENGUINS_HEADS, run_cli
 from pipeline import cli, local_runner, results
 
 pytestmark = pytest.mark.slow
@@ -135,3 +136,17 @@ def test_transform_features_gives_labels_and_weights(run_result):
     out = fn(examples=tf.constant([example(island="Dream", species="Chinstrap", year=2008)]))
     assert int(out["species__label"][0]) == 1 and float(out["species__weight"][0]) == 1.0
     assert float(out["sex__weight"][0]) == 0.0 and float(out["body_mass_g__weight"][0]) == 0.0
+
+
+def test_early_stopping_validates_on_the_eval_split_each_epoch_and_still_pushes(tmp_path):
+    # The Trainer's other input path: the eval split, counted and batched like the train split, validates every
+    # epoch (several steps per call into TensorFlow need both lengths known); training stops when it stalls.
+    heads = tmp_path / "heads.yaml"
+    heads.write_text(PENGUINS_HEADS.read_text().replace("training:\n", "training:\n  early_stopping_patience: 3\n", 1))
+    result = run_cli("run", "--data", str(PENGUINS_CSV), "--heads", str(heads),
+                     "--schema", str(PENGUINS_HEADS.parent / "schema.pbtxt"), "--workdir", str(tmp_path / "w"))
+    output = result.stdout + result.stderr
+    assert result.returncode == cli.EXIT_PUSHED, output[-5000:]
+    epochs = [int(n) for n in re.findall(r"^Epoch (\d+)/60$", output, re.M)]
+    assert epochs and max(epochs) < 60, epochs
+    assert "val_loss" in output
