@@ -3,8 +3,8 @@
 - Trainer floor: the same model (`components.model.build_model`, with the vocabulary sizes and label statistics
   `run_fn` uses), batch size and epochs, trained by a plain Keras loop on the run's transformed train split held
   in memory as tensors (no `dataset.cache()`). Its examples per second against the Trainer component's (train
-  examples x epochs / the component's wall time, which also covers reading files, the label-statistics pass and
-  the export: what a user waits for).
+  examples x epochs / the component's wall time, which also covers reading files, the pass for row count and
+  label statistics, and the export: what a user waits for).
 - Serving floor: the pushed model's `serving_default` on serialized raw tf.Examples (from the run's own CSV
   rows, labels left out), at batch 1 and 1,000, against the bare Keras model (loaded from the same SavedModel,
   called through a `tf.function`) on already-transformed tensors.
