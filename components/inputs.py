@@ -19,6 +19,11 @@ def split_features_labels_weights(batch: Mapping[str, tf.Tensor], spec: HeadsSpe
     return features, labels, weights
 
 
+def _rows_in(batch: Mapping[str, tf.Tensor]) -> tf.Tensor:
+    """A batch's row count: every transformed column holds one value per row."""
+    return tf.shape(next(iter(batch.values())), out_type=tf.int64)[0]
+
+
 @dataclasses.dataclass(frozen=True)
 class SplitScan:
     """What one pass over a split of transformed examples tells the Trainer before it trains.
@@ -39,7 +44,7 @@ def scan_split(batches: tf.data.Dataset, spec: HeadsSpec) -> SplitScan:
     weights = {h.name: [] for h in heads}
     rows = 0
     for batch in batches:
-        rows += int(tf.shape(next(iter(batch.values())))[0])
+        rows += int(_rows_in(batch))
         for h in heads:
             values[h.name].append(batch[label_name(h.name)].numpy())
             weights[h.name].append(batch[weight_name(h.name)].numpy())
@@ -54,10 +59,7 @@ def scan_split(batches: tf.data.Dataset, spec: HeadsSpec) -> SplitScan:
 
 def count_rows(batches: tf.data.Dataset) -> int:
     """Rows of a (finite) dataset of transformed batches; no label needs a value."""
-    def add_batch(rows, batch):
-        return rows + tf.shape(next(iter(batch.values())), out_type=tf.int64)[0]
-
-    return int(batches.reduce(tf.constant(0, tf.int64), add_batch))
+    return int(batches.reduce(tf.constant(0, tf.int64), lambda rows, batch: rows + _rows_in(batch)))
 
 
 def with_known_batch_count(batches: tf.data.Dataset, rows: int, batch_size: int) -> tf.data.Dataset:
