@@ -69,7 +69,20 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-cache", action="store_true", help="re-execute every component")
     parser.add_argument("--beam-arg", action="append", dest="beam_args", metavar="ARG",
                         help="a Beam option for the components' Beam jobs, repeatable (default: in-process, "
-                             "--runner=DirectRunner --direct_running_mode=in_memory --direct_num_workers=1)")
+                             "--runner=DirectRunner --direct_running_mode=in_memory --direct_num_workers=1; "
+                             "see --beam-workers)")
+    parser.add_argument("--beam-workers", default="auto", type=_beam_workers, metavar="auto|N",
+                        help="worker processes of the ExampleGen and the Evaluator (the ExampleGen's write one "
+                             "file each, so the Evaluator's each read their own); 1 keeps every component in one "
+                             "process. auto (default): one per core, up to 4, from 32 MiB of input on, 1 below")
+
+
+def _beam_workers(value: str):
+    if value == "auto":
+        return value
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is neither auto nor a whole number of at least 1")
+    return int(value)
 
 
 def schema_columns(path: Path) -> list[str]:
@@ -97,6 +110,9 @@ def run_command(args: argparse.Namespace, retrain: bool = False) -> int:
         raise SpecError(f"--schema: {schema} does not exist")
     if schema is not None:
         check_columns(spec, schema_columns(schema), f"schema {schema}")
+    if args.beam_args and args.beam_workers != "auto":
+        raise SpecError("--beam-workers and --beam-arg: choose one (--beam-arg sets every component's Beam "
+                        "options itself)")
     if args.keep_versions is not None and args.keep_versions < 1:
         raise SpecError(f"--keep-versions: must be at least 1 (the served version stays), got {args.keep_versions}")
     if args.serving_stats and not Path(args.serving_stats).is_file():
@@ -117,11 +133,12 @@ def run_command(args: argparse.Namespace, retrain: bool = False) -> int:
             print(f"new span {data.span}: retraining on it", flush=True)
         if data.format == "csv":
             check_csv_files(files, spec)
-        return run_pipeline(args, spec, spec_path, schema, data, workdir, started)
+        return run_pipeline(args, spec, spec_path, schema, data, workdir, started,
+                            input_bytes=sum(f.stat().st_size for f in files))
 
 
 def run_pipeline(args: argparse.Namespace, spec, spec_path: Path, schema: Optional[Path], data, workdir: Path,
-                 started: float) -> int:
+                 started: float, input_bytes: int) -> int:
     """Builds and runs the pipeline once its inputs are checked; prints and returns the outcome."""
     serving_dir = Path(args.serving_dir).resolve() if args.serving_dir else workdir / "serving"
     print(f"heads spec {spec_path} ({len(spec.heads)} heads: {', '.join(h.name for h in spec.heads)}), "
@@ -138,6 +155,16 @@ def run_pipeline(args: argparse.Namespace, spec, spec_path: Path, schema: Option
     store = metadata_store.MetadataStore(local_runner.metadata_config(str(metadata_path)))
     provenance = {"heads_spec_fingerprint": spec.fingerprint(), "git_commit": project_git_commit(),
                   "training": spec.to_dict()["training"], "heads": [h.name for h in spec.heads]}
+    # --beam-arg replaces the whole choice; otherwise large input adds worker processes where they pay.
+    if args.beam_args:
+        component_beam_args = {}
+    elif args.beam_workers == "auto":
+        component_beam_args = local_runner.beam_args_by_input_size(input_bytes, local_runner.worker_count())
+    else:
+        component_beam_args = local_runner.worker_beam_args(args.beam_workers)
+    print(f"Beam: {' '.join(args.beam_args or local_runner.IN_PROCESS_BEAM_ARGS)}"
+          + "".join(f"; {role}: {' '.join(extra)}" for role, extra in component_beam_args.items())
+          + f" (input {input_bytes / 2**20:.1f} MiB)", flush=True)
     try:
         pipeline = create_pipeline(
             name=spec.name, root=str(workdir / "artifacts"), data=data, spec=spec,
@@ -145,7 +172,8 @@ def run_pipeline(args: argparse.Namespace, spec, spec_path: Path, schema: Option
             metadata_connection_config=local_runner.metadata_config(str(metadata_path)),
             beam_pipeline_args=args.beam_args or local_runner.IN_PROCESS_BEAM_ARGS, enable_cache=not args.no_cache,
             baseline_heads=results.latest_blessed_model_heads(store), provenance=provenance,
-            serving_statistics=str(Path(args.serving_stats).resolve()) if args.serving_stats else None)
+            serving_statistics=str(Path(args.serving_stats).resolve()) if args.serving_stats else None,
+            component_beam_args=component_beam_args)
     except HeadsChangedError as e:
         raise SpecError(f"{spec_path}: {e}") from None
     print(f"imports and pipeline construction: {time.monotonic() - started:.1f} s", flush=True)

@@ -152,12 +152,11 @@ def build_kubeflow_pipeline(spec: HeadsSpec, settings: KubeflowSettings, name: O
         spec=spec, schema_path=settings.schema_path, serving_dir=settings.serving_dir,
         metadata_connection_config=None, beam_pipeline_args=settings.beam_args,
         enable_cache=settings.enable_cache, provenance=provenance,
-        compare_with_baseline=settings.compare_with_baseline, local_resolvers=False)
+        compare_with_baseline=settings.compare_with_baseline, local_resolvers=False,
+        component_beam_args=(dict.fromkeys(BEAM_HEAVY_COMPONENTS, settings.heavy_beam_args)
+                             if settings.heavy_beam_args else None))
     by_id = {component.id: component for component in tfx_pipeline.components}
     by_id[TRAINER_ID].with_platform_config(trainer_resource_spec(settings))
-    if settings.heavy_beam_args:
-        for component_id in BEAM_HEAVY_COMPONENTS:
-            by_id[component_id].with_beam_pipeline_args(list(settings.heavy_beam_args))
     return tfx_pipeline
 
 

@@ -1,5 +1,6 @@
 """Runs the pipeline on this machine: BeamDagRunner, a SQLite ML Metadata store, in-process Beam."""
 
+import os
 import sys
 import time
 
@@ -9,6 +10,35 @@ from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner, PipelineNodeAs
 # Every Beam job of every component in this process: no worker processes to start (each would import
 # TensorFlow again, about 25 s here), and a named runner, so Beam never tries to download another one.
 IN_PROCESS_BEAM_ARGS = ("--runner=DirectRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1")
+
+# From this much input on, the ExampleGen and the Evaluator run in one worker process per core. Both spend their
+# time in per-row Python (parsing CSV rows into tf.Examples; TFMA's metric combiners, once per example, slice and
+# head), which one process runs on one core. Each worker imports TensorFlow again (tens of seconds), which smaller
+# data does not earn back (BENCHMARKS.md, "Worker processes for large data"). The ExampleGen's workers also write
+# one file per worker, which the Evaluator's need: a gzipped TFRecord file is read whole by one worker.
+WORKER_PROCESSES_FROM_BYTES = 32 * 2**20
+# Each worker holds TensorFlow and the model (about 1 GiB here): more than this many would cost memory for cores
+# the runner's own process and the other workers already contend for.
+MAX_WORKERS = 4
+
+
+def worker_count() -> int:
+    """The cores this process may run on, at most MAX_WORKERS."""
+    return min(len(os.sched_getaffinity(0)), MAX_WORKERS)
+
+
+def worker_beam_args(workers: int) -> dict[str, tuple[str, ...]]:
+    """Beam options added to IN_PROCESS_BEAM_ARGS, by component role, for `workers` worker processes of the
+    ExampleGen and the Evaluator (none below 2)."""
+    if workers < 2:
+        return {}
+    return dict.fromkeys(("ExampleGen", "Evaluator"),
+                         ("--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"))
+
+
+def beam_args_by_input_size(input_bytes: int, workers: int) -> dict[str, tuple[str, ...]]:
+    """`worker_beam_args(workers)` from WORKER_PROCESSES_FROM_BYTES of input on; none for less."""
+    return worker_beam_args(workers) if input_bytes >= WORKER_PROCESSES_FROM_BYTES else {}
 
 
 class _TimedNodeDoFn(PipelineNodeAsDoFn):

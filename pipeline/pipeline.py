@@ -3,7 +3,7 @@
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Collection, Optional, Sequence
+from typing import Any, Collection, Mapping, Optional, Sequence
 
 from tfx.components.evaluator.component import Evaluator
 from tfx.components.example_gen.csv_example_gen.component import CsvExampleGen
@@ -37,6 +37,10 @@ TRANSFORM_CODE = ("components/__init__.py", "components/features.py", "component
                   "pipeline/__init__.py", "pipeline/config.py")
 TRAINER_CODE = ("components/*.py", "pipeline/__init__.py", "pipeline/config.py", "pipeline/strategy.py")
 
+# The components that run Beam jobs over the data, by role (the ExampleGen's id is CsvExampleGen or
+# ImportExampleGen): the keys of `create_pipeline`'s `component_beam_args`.
+BEAM_COMPONENTS = ("ExampleGen", "StatisticsGen", "Transform", "Evaluator")
+
 
 def module_code_fingerprint(patterns: Sequence[str], root: Path = PROJECT_ROOT) -> str:
     """A hash of the code files matching `patterns` (relative to `root`).
@@ -57,7 +61,8 @@ def create_pipeline(*, name: str, root: str, data: DataSource, spec: HeadsSpec, 
                     enable_cache: bool = True, baseline_heads: Optional[Collection[str]] = None,
                     provenance: Optional[dict[str, Any]] = None,
                     compare_with_baseline: bool = True, local_resolvers: bool = True,
-                    serving_statistics: Optional[str] = None) -> tfx_pipeline.Pipeline:
+                    serving_statistics: Optional[str] = None,
+                    component_beam_args: Optional[Mapping[str, Sequence[str]]] = None) -> tfx_pipeline.Pipeline:
     """Builds the multi-head pipeline.
 
     Args:
@@ -80,7 +85,16 @@ def create_pipeline(*, name: str, root: str, data: DataSource, spec: HeadsSpec, 
         previous span's statistics reach the drift check. Kubeflow's V2 compiler takes neither: False uses TFX's
         LatestBlessedModelStrategy and checks no drift between spans.
       serving_statistics: a TFDV statistics file of the serving data, for the spec's skew bounds.
+      component_beam_args: Beam options added after `beam_pipeline_args` (so they win) for some components,
+        by role (`BEAM_COMPONENTS`): e.g. worker processes for the Evaluator of large data.
+
+    Raises:
+      ValueError: a key of `component_beam_args` is not one of `BEAM_COMPONENTS`.
     """
+    component_beam_args = dict(component_beam_args or {})
+    unknown = sorted(set(component_beam_args) - set(BEAM_COMPONENTS))
+    if unknown:
+        raise ValueError(f"component_beam_args: {unknown} are not among {BEAM_COMPONENTS}")
     splits = example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="all", pattern=data.pattern)])
     example_gen_class = CsvExampleGen if data.format == "csv" else ImportExampleGen
     example_gen = example_gen_class(input_base=data.input_base, input_config=splits)
@@ -153,6 +167,10 @@ def create_pipeline(*, name: str, root: str, data: DataSource, spec: HeadsSpec, 
         evaluation=evaluator.outputs["evaluation"],
         provenance=provenance,
     ).with_id("Pusher")
+    by_role = {"ExampleGen": example_gen, "StatisticsGen": statistics_gen, "Transform": transform,
+               "Evaluator": evaluator}
+    for role, args in component_beam_args.items():
+        by_role[role].with_beam_pipeline_args(list(args))
     return tfx_pipeline.Pipeline(
         pipeline_name=name,
         pipeline_root=root,

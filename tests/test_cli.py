@@ -1,5 +1,6 @@
 """The command line: light to start, and configuration errors stop it before any component runs."""
 
+import argparse
 import subprocess
 import sys
 
@@ -57,3 +58,28 @@ def test_missing_schema_file_exits_2(tmp_path):
                      "--schema", str(tmp_path / "none.pbtxt"), "--workdir", str(tmp_path / "w"))
     assert result.returncode == cli.EXIT_BAD_CONFIG
     assert "--schema:" in result.stderr and "does not exist" in result.stderr
+
+
+def test_beam_workers_with_beam_args_exits_2_before_anything_runs(tmp_path):
+    result = run_cli("run", "--data", str(PENGUINS_CSV), "--heads", str(PENGUINS_HEADS), "--workdir",
+                     str(tmp_path / "w"), "--beam-workers", "2", "--beam-arg=--direct_num_workers=1")
+    assert result.returncode == cli.EXIT_BAD_CONFIG
+    assert "--beam-workers and --beam-arg: choose one" in result.stderr
+    assert not (tmp_path / "w").exists()
+
+
+def test_beam_workers_must_be_auto_or_a_count(tmp_path):
+    result = run_cli("run", "--data", str(PENGUINS_CSV), "--heads", str(PENGUINS_HEADS), "--beam-workers", "0")
+    assert result.returncode == 2   # argparse's own usage error
+    assert "--beam-workers: '0' is neither auto nor a whole number of at least 1" in result.stderr
+
+
+def test_help_states_the_input_size_the_local_runner_uses():
+    # The help text cannot import the local runner (TFX); this keeps the two in step.
+    from pipeline import local_runner  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser()
+    cli.add_run_arguments(parser)
+    run_help = next(a.help for a in parser._actions if "--beam-workers" in a.option_strings)
+    assert f"from {local_runner.WORKER_PROCESSES_FROM_BYTES // 2**20} MiB of input on" in run_help
+    assert f"up to {local_runner.MAX_WORKERS}" in run_help

@@ -150,3 +150,22 @@ def test_early_stopping_validates_on_the_eval_split_each_epoch_and_still_pushes(
     epochs = [int(n) for n in re.findall(r"^Epoch (\d+)/60$", output, re.M)]
     assert epochs and max(epochs) < 60, epochs
     assert "val_loss" in output
+
+
+def test_evaluator_in_worker_processes_scores_the_same_split_and_pushes(run, penguins_spec, tmp_path):
+    # What large input gets by default (`--beam-workers auto`), forced on penguins: the ExampleGen writes one
+    # file per worker and the Evaluator runs TFMA in two worker processes, which import the project's metrics.
+    workdir = tmp_path / "w"
+    result = run_cli("run", "--data", str(PENGUINS_CSV), "--heads", str(PENGUINS_HEADS), "--workdir", str(workdir),
+                     "--beam-workers", "2")
+    output = result.stdout + result.stderr
+    assert result.returncode == cli.EXIT_PUSHED, output[-5000:]
+    assert "Evaluator: --direct_running_mode=multi_processing --direct_num_workers=2" in result.stdout
+    for split in ("train", "eval"):
+        files = glob.glob(str(workdir / "artifacts" / "CsvExampleGen" / "examples" / "*" / f"Split-{split}" / "*"))
+        assert len(files) == 2, files
+    # The same rows in the eval split as the in-process run's: only the files they are written to differ.
+    assert sorted(eval_split(workdir)) == sorted(eval_split(run[0]))
+    store = metadata_store.MetadataStore(local_runner.metadata_config(str(workdir / "metadata.sqlite")))
+    outcome = results.read_run_result(store, penguins_spec)
+    assert outcome.blessed and {h.head for h in outcome.heads} == {"species", "sex", "body_mass_g"}

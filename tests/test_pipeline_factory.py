@@ -14,12 +14,12 @@ from pipeline.pipeline import (PREPROCESSING_FN, PROJECT_ROOT, RUN_FN, TRAINER_C
                                module_code_fingerprint)
 
 
-def build(spec, tmp_path, data=None, schema="schemas/penguins/schema.pbtxt"):
+def build(spec, tmp_path, data=None, schema="schemas/penguins/schema.pbtxt", component_beam_args=None):
     return create_pipeline(
         name="test", root=str(tmp_path / "root"), data=data or DataSource(str(tmp_path), "penguins.csv"),
         spec=spec, schema_path=schema, serving_dir=str(tmp_path / "serving"),
         metadata_connection_config=local_runner.metadata_config(str(tmp_path / "m.sqlite")),
-        beam_pipeline_args=local_runner.IN_PROCESS_BEAM_ARGS)
+        beam_pipeline_args=local_runner.IN_PROCESS_BEAM_ARGS, component_beam_args=component_beam_args)
 
 
 def by_id(pipeline):
@@ -93,3 +93,42 @@ def test_without_a_curated_schema_schema_gen_infers_one(penguins_spec, tmp_path)
 @pytest.mark.parametrize("arg", local_runner.IN_PROCESS_BEAM_ARGS)
 def test_beam_runner_is_named_and_in_process(penguins_spec, tmp_path, arg):
     assert arg in build(penguins_spec, tmp_path).beam_pipeline_args
+
+
+def beam_args_of(pipeline) -> dict[str, list[str]]:
+    return {c.id: list(c.executor_spec.beam_pipeline_args) for c in pipeline.components
+            if hasattr(c.executor_spec, "beam_pipeline_args")}
+
+
+def test_worker_beam_args_follow_the_pipelines_for_the_example_gen_and_evaluator_alone(penguins_spec, tmp_path):
+    workers = local_runner.worker_beam_args(2)
+    args = beam_args_of(build(penguins_spec, tmp_path, component_beam_args=workers))
+    in_process = list(local_runner.IN_PROCESS_BEAM_ARGS)
+    # After the pipeline's options, so that Beam's parser (the last value wins) takes them.
+    assert args["CsvExampleGen"] == in_process + list(workers["ExampleGen"])
+    assert args["Evaluator"] == in_process + list(workers["Evaluator"])
+    assert "--direct_running_mode=multi_processing" in args["CsvExampleGen"]
+    assert "--direct_running_mode=multi_processing" in args["Evaluator"]
+    assert args["StatisticsGen"] == args["Transform"] == in_process
+
+
+def test_component_beam_args_for_an_unknown_role_are_refused(penguins_spec, tmp_path):
+    with pytest.raises(ValueError, match="Pusher"):
+        build(penguins_spec, tmp_path, component_beam_args={"Pusher": ("--direct_num_workers=2",)})
+
+
+@pytest.mark.parametrize("input_mib,workers,expected_roles", [
+    (1, 2, set()),                                   # penguins, the 10k and 100k benchmark data
+    (31.9, 2, set()),
+    (32, 2, {"ExampleGen", "Evaluator"}),
+    (64, 2, {"ExampleGen", "Evaluator"}),            # the 1M-row benchmark data
+    (64, 1, set()),                                  # one core: nothing to spread over
+])
+def test_worker_processes_only_for_large_input_and_several_cores(input_mib, workers, expected_roles):
+    assert set(local_runner.beam_args_by_input_size(int(input_mib * 2**20), workers)) == expected_roles
+
+
+@pytest.mark.parametrize("cores,workers", [(1, 1), (2, 2), (64, local_runner.MAX_WORKERS)])
+def test_worker_count_is_the_usable_cores_at_most_max_workers(monkeypatch, cores, workers):
+    monkeypatch.setattr(local_runner.os, "sched_getaffinity", lambda pid: set(range(cores)))
+    assert local_runner.worker_count() == workers
