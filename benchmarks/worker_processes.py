@@ -9,7 +9,7 @@ What `--beam-workers` rests on (pipeline/local_runner.py), one measurement after
   TFRecord file and as two: in-process on one file, two worker processes on two files, and on one.
 
 Usage (after the benchmark's 1M run):
-  .venv/bin/python benchmarks/worker_processes.py --data runs/benchmarks/data_1000000 \
+  .venv/bin/python -m benchmarks.worker_processes --data runs/benchmarks/data_1000000 \
       --workdir runs/benchmarks/run_1000000 --heads schemas/synthetic/heads.yaml --eval-rows 100000
 """
 
