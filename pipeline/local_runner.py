@@ -1,4 +1,5 @@
-"""Runs the pipeline on this machine: BeamDagRunner, a SQLite ML Metadata store, in-process Beam."""
+"""Runs the pipeline on this machine: BeamDagRunner, a SQLite ML Metadata store, in-process Beam (with worker
+processes for the ExampleGen and the Evaluator of large input)."""
 
 import os
 import sys
