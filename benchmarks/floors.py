@@ -7,7 +7,8 @@
   label statistics, and the export: what a user waits for).
 - Serving floor: the pushed model's `serving_default` on serialized raw tf.Examples (from the run's own CSV
   rows, labels left out), at batch 1 and 1,000, against the bare Keras model (loaded from the same SavedModel,
-  called through a `tf.function`) on already-transformed tensors.
+  called through a `tf.function`) on already-transformed tensors; the two timed in alternating rounds. At batch
+  1,000 also `tf.io.parse_example` alone, which gives the best ratio any signature on tf.Examples could reach.
 
 Run by benchmarks/run_benchmarks.py: `python -m benchmarks.floors --workdir W --data DIR --heads H
 [--trainer-wall-s S]`; prints its results as one JSON line last on stdout.
@@ -41,7 +42,8 @@ from pipeline.config import HeadsSpec, load_spec, transformed_name, vocabulary_n
 SERVING_BATCH = 1000
 SINGLE_CALLS = 300          # batch-1 calls timed, for p50/p99
 BATCH_REPEATS = 200         # batch-1000 calls timed (at 10, one 28 ms stall of the shared machine decided the ratio)
-WARMUP_CALLS = 5            # traced and warmed before timing
+WARMUP_CALLS = 5            # traced and warmed before timing, in every round
+ROUNDS = 10                 # turns in which the compared calls are timed one after the other
 
 
 def newest_path(pattern: str, what: str) -> str:
@@ -119,6 +121,20 @@ def _time_calls(call, argument, calls: int) -> np.ndarray:
     return seconds
 
 
+def time_interleaved(calls: dict, calls_each: int, rounds: int) -> dict[str, np.ndarray]:
+    """Seconds of `calls_each` timed calls of every `(function, argument)` in `calls`, taken in `rounds` turns.
+
+    Each turn times every function in order, so a slow spell of the shared machine falls on all of them alike
+    instead of on whichever happened to run then.
+    """
+    per_round = calls_each // rounds
+    seconds = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, (call, argument) in calls.items():
+            seconds[name].append(_time_calls(call, argument, per_round))
+    return {name: np.concatenate(parts) for name, parts in seconds.items()}
+
+
 def latency_summary(seconds: np.ndarray, batch: int) -> dict:
     """p50/p99 latency in milliseconds and examples per second (from the total time) of timed calls."""
     return {"batch": batch, "calls": int(seconds.size),
@@ -135,8 +151,23 @@ def compare_to_floor(signature: dict, floor: dict) -> dict:
             "p50_throughput_ratio": round(floor["p50_ms"] / signature["p50_ms"], 3)}
 
 
+def parse_ceiling(bare: dict, parse_only: dict, empty_call: dict) -> dict:
+    """The highest p50 ratio a signature on serialized tf.Examples could reach: the bare model plus parsing alone.
+
+    Parsing costs the parse-only function's p50 less that of a function that takes the same batch and does
+    nothing; a signature cannot do less than parse its input and run the model.
+    """
+    parse_ms = max(parse_only["p50_ms"] - empty_call["p50_ms"], 0.0)
+    return {"parse_only": parse_only, "empty_call": empty_call, "parse_ms": round(parse_ms, 3),
+            "p50_ratio_ceiling": round(bare["p50_ms"] / (bare["p50_ms"] + parse_ms), 3)}
+
+
 def serving_floor(spec: HeadsSpec, model_dir: str, data_dir: str, raw_feature_spec: dict) -> dict:
-    """`serving_default` on raw examples against the bare Keras model on transformed tensors, batch 1 and 1,000."""
+    """`serving_default` on raw examples against the bare Keras model on transformed tensors, batch 1 and 1,000.
+
+    At batch 1,000 it also times `tf.io.parse_example` alone on the same batch, with the signature's own feature
+    spec, to tell how much of the gap parsing leaves to close (`parse_ceiling`).
+    """
     loaded = tf.saved_model.load(model_dir)
     serve = loaded.signatures["serving_default"]
     transform = loaded.signatures["transform_features"]
@@ -148,15 +179,29 @@ def serving_floor(spec: HeadsSpec, model_dir: str, data_dir: str, raw_feature_sp
                         ((transformed_name(f.name), tf.float32 if f.kind == "numeric" else tf.int64)
                          for f in spec.features)}
     bare = tf.function(lambda features: bare_model(features, training=False), input_signature=[transformed_spec])
+    serving_spec = {k: v for k, v in raw_feature_spec.items() if k not in spec.label_columns}  # as the signature's
+    examples_spec = [tf.TensorSpec([None], tf.string)]
+    # Every parsed column's size as the one output: returning the SparseTensors would time their trip to Python.
+    parse_only = tf.function(lambda e: tf.stack([tf.size(column.values if isinstance(column, tf.SparseTensor)
+                                                         else column)
+                                                 for column in tf.io.parse_example(e, serving_spec).values()]),
+                             input_signature=examples_spec, autograph=False)
+    empty_call = tf.function(lambda e: tf.size(e), input_signature=examples_spec, autograph=False)
 
     examples = raw_examples(data_dir, spec, raw_feature_spec, SERVING_BATCH)
     result = {"model_dir": model_dir}
     for batch, calls in ((1, SINGLE_CALLS), (SERVING_BATCH, BATCH_REPEATS)):
         raw = tf.constant(examples[:batch])
         transformed = {name: tensor for name, tensor in transform(examples=raw).items() if name in inputs}
-        signature = latency_summary(_time_calls(lambda x: serve(examples=x), raw, calls), batch)
-        floor = latency_summary(_time_calls(bare, transformed, calls), batch)
-        result[f"batch_{batch}"] = compare_to_floor(signature, floor)
+        timed = {"serving_default": (lambda x: serve(examples=x), raw), "bare_model": (bare, transformed)}
+        if batch == SERVING_BATCH:
+            timed.update(parse_only=(parse_only, raw), empty_call=(empty_call, raw))
+        seconds = time_interleaved(timed, calls, ROUNDS)
+        summaries = {name: latency_summary(s, batch) for name, s in seconds.items()}
+        result[f"batch_{batch}"] = compare_to_floor(summaries["serving_default"], summaries["bare_model"])
+        if batch == SERVING_BATCH:
+            result[f"batch_{batch}"]["parse_ceiling"] = parse_ceiling(
+                summaries["bare_model"], summaries["parse_only"], summaries["empty_call"])
     return result
 
 

@@ -139,3 +139,27 @@ def test_serving_ratio_is_the_signature_throughput_over_the_floor_and_a_stall_mo
     assert compared["p50_throughput_ratio"] == 0.5                  # 1 ms against 2 ms: half the floor's rate
     assert compared["throughput_ratio"] == 1.0                      # 200 ms in all on either side
     assert compared["serving_default"] is signature and compared["bare_model"] is floor
+
+
+def test_parse_ceiling_is_the_bare_model_against_the_bare_model_plus_parsing_alone():
+    from benchmarks.floors import latency_summary, parse_ceiling  # noqa: PLC0415  (imports TensorFlow)
+
+    bare = latency_summary(np.full(10, 0.0010), batch=1000)
+    parse_only = latency_summary(np.full(10, 0.0009), batch=1000)   # 0.6 ms of parsing over the empty call's 0.3
+    empty_call = latency_summary(np.full(10, 0.0003), batch=1000)
+    ceiling = parse_ceiling(bare, parse_only, empty_call)
+    assert ceiling["parse_ms"] == pytest.approx(0.6)
+    assert ceiling["p50_ratio_ceiling"] == pytest.approx(1.0 / 1.6, abs=1e-3)
+
+
+def test_interleaved_timing_takes_every_call_in_every_round():
+    import tensorflow as tf  # noqa: PLC0415
+
+    from benchmarks.floors import WARMUP_CALLS, time_interleaved  # noqa: PLC0415
+
+    order = []
+    calls = {name: (lambda x, name=name: order.append(name) or tf.constant(x), 0) for name in ("a", "b")}
+    seconds = time_interleaved(calls, calls_each=6, rounds=3)
+    assert {name: s.size for name, s in seconds.items()} == {"a": 6, "b": 6}
+    one_round = ["a"] * (WARMUP_CALLS + 2) + ["b"] * (WARMUP_CALLS + 2)
+    assert order == one_round * 3
