@@ -34,9 +34,14 @@ def values_and_presence(column: RawColumn, default) -> tuple[tf.Tensor, tf.Tenso
 
 
 def numeric_feature(column: RawColumn) -> tf.Tensor:
-    """Fills missing values with the training mean, then scales to z-scores (two analyzer passes)."""
+    """Fills missing values with the training mean, then scales to z-scores (two analyzer passes).
+
+    NaN and infinities count as missing. The curated schemas keep them out of training data, but a request to
+    the serving signature is not validated, and the model would turn them into an arbitrary prediction.
+    """
     values, present = values_and_presence(column, 0)
     values = tf.cast(values, tf.float32)
+    present = tf.logical_and(present, tf.math.is_finite(values))
     mean = tft.mean(tf.boolean_mask(values, present))
     return tft.scale_to_z_score(tf.where(present, values, mean))
 

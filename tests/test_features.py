@@ -68,6 +68,17 @@ def test_missing_numeric_value_gets_the_mean_then_z_score(transformed):
     np.testing.assert_allclose(bill, (filled - filled.mean()) / filled.std(), rtol=1e-5)
 
 
+def test_numeric_values_that_are_not_finite_count_as_missing():
+    from components.features import numeric_feature
+
+    rows = [{"x": [1.0]}, {"x": [3.0]}, {"x": [math.nan]}, {"x": [math.inf]}, {"x": []}]
+    with tft_beam.Context(temp_dir=tempfile.mkdtemp(), force_tf_compat_v1=False):
+        (data, _), _ = ((rows, dataset_metadata.DatasetMetadata.from_feature_spec({"x": tf.io.VarLenFeature(tf.float32)}))
+                        | tft_beam.AnalyzeAndTransformDataset(lambda inputs: {"x": numeric_feature(inputs["x"])}))
+    filled = np.array([1.0, 3.0, 2.0, 2.0, 2.0])     # the mean of the finite values, 2, in the other three rows
+    np.testing.assert_allclose(column(data, "x"), (filled - 2.0) / filled.std(), rtol=1e-5)
+
+
 def test_categorical_values_index_a_vocabulary(transformed):
     island = column(transformed, transformed_name("island"))
     assert island[0] == island[1] != island[2] == island[3]

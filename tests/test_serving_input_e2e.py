@@ -52,6 +52,15 @@ def test_each_optional_feature_may_be_left_out(serving_fn, missing):
         assert np.all(np.isfinite(out[head].numpy())), (missing, head)
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_a_numeric_value_that_is_not_finite_counts_as_missing(serving_fn, value):
+    full = dict(island="Biscoe", bill_depth_mm=13.2, flipper_length_mm=211, year=2007)
+    missing = serving_fn(examples=tf.constant([example(**full)]))
+    out = serving_fn(examples=tf.constant([example(**full, bill_length_mm=value)]))
+    for head in ("species", "sex", "body_mass_g"):
+        np.testing.assert_allclose(out[head].numpy(), missing[head].numpy(), rtol=1e-6, err_msg=head)
+
+
 def test_unseen_category_goes_to_the_out_of_vocabulary_bucket(serving_fn):
     seen = serving_fn(examples=tf.constant([example(island="Biscoe", year=2008)]))
     unseen = serving_fn(examples=tf.constant([example(island="Atlantis", year=2008)]))
