@@ -72,8 +72,9 @@ def test_numeric_values_that_are_not_finite_count_as_missing():
     from components.features import numeric_feature
 
     rows = [{"x": [1.0]}, {"x": [3.0]}, {"x": [math.nan]}, {"x": [math.inf]}, {"x": []}]
+    metadata = dataset_metadata.DatasetMetadata.from_feature_spec({"x": tf.io.VarLenFeature(tf.float32)})
     with tft_beam.Context(temp_dir=tempfile.mkdtemp(), force_tf_compat_v1=False):
-        (data, _), _ = ((rows, dataset_metadata.DatasetMetadata.from_feature_spec({"x": tf.io.VarLenFeature(tf.float32)}))
+        (data, _), _ = ((rows, metadata)
                         | tft_beam.AnalyzeAndTransformDataset(lambda inputs: {"x": numeric_feature(inputs["x"])}))
     filled = np.array([1.0, 3.0, 2.0, 2.0, 2.0])     # the mean of the finite values, 2, in the other three rows
     np.testing.assert_allclose(column(data, "x"), (filled - 2.0) / filled.std(), rtol=1e-5)
