@@ -23,7 +23,7 @@ def test_bad_heads_spec_exits_2_naming_the_field(tmp_path):
     heads.write_text(PENGUINS_HEADS.read_text().replace("loss: binary_crossentropy", "loss: hinge"))
     result = run_cli("run", "--data", str(PENGUINS_CSV), "--heads", str(heads), "--workdir", str(tmp_path / "w"))
     assert result.returncode == cli.EXIT_BAD_CONFIG
-    assert "heads[1].loss.name: 'hinge' is not one of" in result.stderr
+    assert "heads[1].loss.name: 'hinge' is not one of: binary_crossentropy, focal" in result.stderr  # as the README shows
     assert not (tmp_path / "w").exists()
 
 
