@@ -20,14 +20,17 @@ RawColumn = Union[tf.Tensor, tf.SparseTensor]
 OOV_BUCKETS = 1
 
 
+def one_value_per_row(column: tf.SparseTensor, values: tf.Tensor, default) -> tf.Tensor:
+    """`values` (one per entry of `column`) placed in their rows, `default` in the rows without an entry."""
+    shape = tf.stack([column.dense_shape[0], tf.constant(1, tf.int64)])
+    return tf.sparse.to_dense(tf.SparseTensor(column.indices, values, shape), default_value=default)[:, 0]
+
+
 def values_and_presence(column: RawColumn, default) -> tuple[tf.Tensor, tf.Tensor]:
     """Returns a column's single value per row (`default` where the row has none) and a boolean presence mask."""
     if isinstance(column, tf.SparseTensor):
-        batch = column.dense_shape[0]
-        one_column = tf.SparseTensor(column.indices, column.values, tf.stack([batch, tf.constant(1, tf.int64)]))
-        values = tf.sparse.to_dense(one_column, default_value=tf.cast(default, column.dtype))[:, 0]
-        ones = tf.SparseTensor(column.indices, tf.ones_like(column.values, tf.int8), one_column.dense_shape)
-        present = tf.sparse.to_dense(ones)[:, 0] > 0
+        values = one_value_per_row(column, column.values, tf.cast(default, column.dtype))
+        present = one_value_per_row(column, tf.ones_like(column.values, tf.int8), tf.constant(0, tf.int8)) > 0
         return values, present
     values = tf.reshape(column, [-1])
     return values, tf.ones_like(values, tf.bool)
@@ -39,9 +42,12 @@ def numeric_feature(column: RawColumn) -> tf.Tensor:
     NaN and infinities count as missing. The curated schemas keep them out of training data, but a request to
     the serving signature is not validated, and the model would turn them into an arbitrary prediction.
     """
-    values, present = values_and_presence(column, 0)
-    values = tf.cast(values, tf.float32)
-    present = tf.logical_and(present, tf.math.is_finite(values))
+    if isinstance(column, tf.SparseTensor):
+        # Missing values become NaN, so one finiteness test finds them and the bad values alike.
+        values = one_value_per_row(column, tf.cast(column.values, tf.float32), tf.constant(math.nan))
+    else:
+        values = tf.cast(tf.reshape(column, [-1]), tf.float32)
+    present = tf.math.is_finite(values)
     mean = tft.mean(tf.boolean_mask(values, present))
     return tft.scale_to_z_score(tf.where(present, values, mean))
 
