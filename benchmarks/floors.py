@@ -37,6 +37,7 @@ import components.metrics  # noqa: E402,F401
 from components.features import OOV_BUCKETS  # noqa: E402
 from components.inputs import scan_split, split_features_labels_weights  # noqa: E402
 from components.model import build_model  # noqa: E402
+from components.serving import serving_feature_spec  # noqa: E402
 from pipeline.config import HeadsSpec, load_spec, transformed_name, vocabulary_name  # noqa: E402
 
 SERVING_BATCH = 1000
@@ -179,7 +180,7 @@ def serving_floor(spec: HeadsSpec, model_dir: str, data_dir: str, raw_feature_sp
                         ((transformed_name(f.name), tf.float32 if f.kind == "numeric" else tf.int64)
                          for f in spec.features)}
     bare = tf.function(lambda features: bare_model(features, training=False), input_signature=[transformed_spec])
-    serving_spec = {k: v for k, v in raw_feature_spec.items() if k not in spec.label_columns}  # as the signature's
+    serving_spec = serving_feature_spec(raw_feature_spec, spec)
     examples_spec = [tf.TensorSpec([None], tf.string)]
     # Every parsed column's size as the one output: returning the SparseTensors would time their trip to Python.
     parse_only = tf.function(lambda e: tf.stack([tf.size(column.values if isinstance(column, tf.SparseTensor)

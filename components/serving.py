@@ -36,11 +36,16 @@ def serving_outputs(spec: HeadsSpec, outputs: Mapping[str, tf.Tensor]) -> dict[s
     return result
 
 
+def serving_feature_spec(raw_feature_spec: Mapping, spec: HeadsSpec) -> dict:
+    """What `serving_default` parses: every raw column but the labels, which a request does not carry."""
+    return {name: feature for name, feature in raw_feature_spec.items() if name not in spec.label_columns}
+
+
 def export_serving_model(model: keras.Model, tf_transform_output, spec: HeadsSpec, path: str) -> None:
     """Saves `model` with the Transform graph attached and both signatures."""
     model.tft_layer = tf_transform_output.transform_features_layer()
     raw_spec = tf_transform_output.raw_feature_spec()
-    serving_spec = {k: v for k, v in raw_spec.items() if k not in spec.label_columns}
+    serving_spec = serving_feature_spec(raw_spec, spec)
     inputs = [transformed_name(f.name) for f in spec.features]
 
     # Both signatures are plain TensorFlow calls; autograph would convert, source line by source line, every
