@@ -37,10 +37,6 @@ TRANSFORM_CODE = ("components/__init__.py", "components/features.py", "component
                   "pipeline/__init__.py", "pipeline/config.py")
 TRAINER_CODE = ("components/*.py", "pipeline/__init__.py", "pipeline/config.py", "pipeline/strategy.py")
 
-# The components that run Beam jobs over the data, by role (the ExampleGen's id is CsvExampleGen or
-# ImportExampleGen): the keys of `create_pipeline`'s `component_beam_args`.
-BEAM_COMPONENTS = ("ExampleGen", "StatisticsGen", "Transform", "Evaluator")
-
 
 def module_code_fingerprint(patterns: Sequence[str], root: Path = PROJECT_ROOT) -> str:
     """A hash of the code files matching `patterns` (relative to `root`).
@@ -86,15 +82,12 @@ def create_pipeline(*, name: str, root: str, data: DataSource, spec: HeadsSpec, 
         LatestBlessedModelStrategy and checks no drift between spans.
       serving_statistics: a TFDV statistics file of the serving data, for the spec's skew bounds.
       component_beam_args: Beam options added after `beam_pipeline_args` (so they win) for some components,
-        by role (`BEAM_COMPONENTS`): e.g. worker processes for the Evaluator of large data.
+        by role: ExampleGen (whose id is CsvExampleGen or ImportExampleGen), StatisticsGen, Transform, Evaluator;
+        e.g. worker processes for the Evaluator of large data.
 
     Raises:
-      ValueError: a key of `component_beam_args` is not one of `BEAM_COMPONENTS`.
+      ValueError: a key of `component_beam_args` is not one of those roles.
     """
-    component_beam_args = dict(component_beam_args or {})
-    unknown = sorted(set(component_beam_args) - set(BEAM_COMPONENTS))
-    if unknown:
-        raise ValueError(f"component_beam_args: {unknown} are not among {BEAM_COMPONENTS}")
     splits = example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="all", pattern=data.pattern)])
     example_gen_class = CsvExampleGen if data.format == "csv" else ImportExampleGen
     example_gen = example_gen_class(input_base=data.input_base, input_config=splits)
@@ -167,9 +160,13 @@ def create_pipeline(*, name: str, root: str, data: DataSource, spec: HeadsSpec, 
         evaluation=evaluator.outputs["evaluation"],
         provenance=provenance,
     ).with_id("Pusher")
+    # The components that run Beam jobs over the data, by role.
     by_role = {"ExampleGen": example_gen, "StatisticsGen": statistics_gen, "Transform": transform,
                "Evaluator": evaluator}
-    for role, args in component_beam_args.items():
+    unknown = sorted(set(component_beam_args or {}) - set(by_role))
+    if unknown:
+        raise ValueError(f"component_beam_args: {unknown} are not among {list(by_role)}")
+    for role, args in (component_beam_args or {}).items():
         by_role[role].with_beam_pipeline_args(list(args))
     return tfx_pipeline.Pipeline(
         pipeline_name=name,
