@@ -155,14 +155,8 @@ def run_pipeline(args: argparse.Namespace, spec, spec_path: Path, schema: Option
     store = metadata_store.MetadataStore(local_runner.metadata_config(str(metadata_path)))
     provenance = {"heads_spec_fingerprint": spec.fingerprint(), "git_commit": project_git_commit(),
                   "training": spec.to_dict()["training"], "heads": [h.name for h in spec.heads]}
-    # --beam-arg replaces the whole choice; otherwise large input adds worker processes where they pay.
-    if args.beam_args:
-        component_beam_args = {}
-    elif args.beam_workers == "auto":
-        component_beam_args = local_runner.beam_args_by_input_size(input_bytes, local_runner.worker_count())
-    else:
-        component_beam_args = local_runner.worker_beam_args(args.beam_workers)
-    print(f"Beam: {' '.join(args.beam_args or local_runner.IN_PROCESS_BEAM_ARGS)}"
+    beam_args, component_beam_args = local_runner.beam_settings(args.beam_args, args.beam_workers, input_bytes)
+    print(f"Beam: {' '.join(beam_args)}"
           + "".join(f"; {role}: {' '.join(extra)}" for role, extra in component_beam_args.items())
           + f" (input {input_bytes / 2**20:.1f} MiB)", flush=True)
     try:
@@ -170,7 +164,7 @@ def run_pipeline(args: argparse.Namespace, spec, spec_path: Path, schema: Option
             name=spec.name, root=str(workdir / "artifacts"), data=data, spec=spec,
             schema_path=str(schema.resolve()) if schema else None, serving_dir=str(serving_dir),
             metadata_connection_config=local_runner.metadata_config(str(metadata_path)),
-            beam_pipeline_args=args.beam_args or local_runner.IN_PROCESS_BEAM_ARGS, enable_cache=not args.no_cache,
+            beam_pipeline_args=beam_args, enable_cache=not args.no_cache,
             baseline_heads=results.latest_blessed_model_heads(store), provenance=provenance,
             serving_statistics=str(Path(args.serving_stats).resolve()) if args.serving_stats else None,
             component_beam_args=component_beam_args)

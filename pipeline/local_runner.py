@@ -4,6 +4,7 @@ processes for the ExampleGen and the Evaluator of large input)."""
 import os
 import sys
 import time
+from typing import Sequence, Union
 
 from tfx.orchestration import metadata
 from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner, PipelineNodeAsDoFn
@@ -40,6 +41,23 @@ def worker_beam_args(workers: int) -> dict[str, tuple[str, ...]]:
 def beam_args_by_input_size(input_bytes: int, workers: int) -> dict[str, tuple[str, ...]]:
     """`worker_beam_args(workers)` from WORKER_PROCESSES_FROM_BYTES of input on; none for less."""
     return worker_beam_args(workers) if input_bytes >= WORKER_PROCESSES_FROM_BYTES else {}
+
+
+def beam_settings(beam_args: Sequence[str], beam_workers: Union[str, int],
+                  input_bytes: int) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
+    """The pipeline's Beam options and the options added per component role (`create_pipeline`'s two arguments).
+
+    Args:
+      beam_args: the user's Beam options (`--beam-arg`); when given, they replace the whole choice.
+      beam_workers: worker processes of the ExampleGen and the Evaluator; "auto": one per core from
+        WORKER_PROCESSES_FROM_BYTES of input on.
+      input_bytes: the size of the input files.
+    """
+    if beam_args:
+        return tuple(beam_args), {}
+    if beam_workers == "auto":
+        return IN_PROCESS_BEAM_ARGS, beam_args_by_input_size(input_bytes, worker_count())
+    return IN_PROCESS_BEAM_ARGS, worker_beam_args(int(beam_workers))
 
 
 class _TimedNodeDoFn(PipelineNodeAsDoFn):
