@@ -21,6 +21,7 @@ import argparse  # noqa: E402
 import glob  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 from benchmarks.beam_options import SETTINGS  # noqa: E402
 
@@ -34,15 +35,15 @@ EXAMPLE_GEN_SETTINGS = {
 
 def example_gen_seconds(data_dir: str, beam_args: list[str]) -> tuple[float, dict[str, int]]:
     """Seconds of one CsvExampleGen run on `data_dir`, and the number of files it wrote per split."""
-    from tfx.components import CsvExampleGen  # noqa: PLC0415
     from tfx.orchestration import metadata  # noqa: PLC0415
     from tfx.orchestration import pipeline as tfx_pipeline  # noqa: PLC0415
     from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner  # noqa: PLC0415
-    from tfx.proto import example_gen_pb2  # noqa: PLC0415
+
+    from pipeline.data import resolve_data  # noqa: PLC0415
+    from pipeline.pipeline import example_gen_component  # noqa: PLC0415
 
     root = tempfile.mkdtemp(prefix="worker_processes_")
-    example_gen = CsvExampleGen(input_base=os.path.abspath(data_dir), input_config=example_gen_pb2.Input(
-        splits=[example_gen_pb2.Input.Split(name="all", pattern="*.csv")]))
+    example_gen = example_gen_component(resolve_data(Path(data_dir), "csv")[0])
     pipeline = tfx_pipeline.Pipeline(
         pipeline_name="example_gen_alone", pipeline_root=root, components=[example_gen], enable_cache=False,
         metadata_connection_config=metadata.sqlite_metadata_connection_config(os.path.join(root, "m.sqlite")),

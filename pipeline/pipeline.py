@@ -52,6 +52,13 @@ def module_code_fingerprint(patterns: Sequence[str], root: Path = PROJECT_ROOT) 
     return digest.hexdigest()[:16]
 
 
+def example_gen_component(data: DataSource):
+    """The ExampleGen of `data`: its records in one split pattern, which ExampleGen hashes 2:1 into train and eval."""
+    splits = example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="all", pattern=data.pattern)])
+    example_gen_class = CsvExampleGen if data.format == "csv" else ImportExampleGen
+    return example_gen_class(input_base=data.input_base, input_config=splits)
+
+
 def create_pipeline(*, name: str, root: str, data: DataSource, spec: HeadsSpec, schema_path: Optional[str],
                     serving_dir: str, metadata_connection_config, beam_pipeline_args: Sequence[str],
                     enable_cache: bool = True, baseline_heads: Optional[Collection[str]] = None,
@@ -88,9 +95,7 @@ def create_pipeline(*, name: str, root: str, data: DataSource, spec: HeadsSpec, 
     Raises:
       ValueError: a key of `component_beam_args` is not one of those roles.
     """
-    splits = example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="all", pattern=data.pattern)])
-    example_gen_class = CsvExampleGen if data.format == "csv" else ImportExampleGen
-    example_gen = example_gen_class(input_base=data.input_base, input_config=splits)
+    example_gen = example_gen_component(data)
     statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
     if schema_path:
         schema_gen = ImportSchemaGen(schema_file=schema_path)
