@@ -59,6 +59,21 @@ def example_gen_component(data: DataSource):
     return example_gen_class(input_base=data.input_base, input_config=splits)
 
 
+def transform_component(examples, schema, spec: HeadsSpec) -> Transform:
+    """The Transform of `examples` (a channel of Examples with train and eval splits): analyzes train only."""
+    return Transform(
+        examples=examples,
+        schema=schema,
+        preprocessing_fn=PREPROCESSING_FN,
+        splits_config=transform_pb2.SplitsConfig(analyze=["train"], transform=["train", "eval"]),
+        custom_config={"heads_spec": spec.component_view("transform"),
+                       "code_fingerprint": module_code_fingerprint(TRANSFORM_CODE)},
+        # StatisticsGen has the raw data's statistics already, and nothing reads the transformed data's: TFDV
+        # would pass over every row twice more (pre- and post-transform) for outputs no component uses.
+        disable_statistics=True,
+    )
+
+
 def create_pipeline(*, name: str, root: str, data: DataSource, spec: HeadsSpec, schema_path: Optional[str],
                     serving_dir: str, metadata_connection_config, beam_pipeline_args: Sequence[str],
                     enable_cache: bool = True, baseline_heads: Optional[Collection[str]] = None,
@@ -118,17 +133,7 @@ def create_pipeline(*, name: str, root: str, data: DataSource, spec: HeadsSpec, 
                              skew_bounds=json.dumps({b.column: b.threshold for b in spec.skew}),
                              serving_statistics_path=serving_statistics or "")
 
-    transform = Transform(
-        examples=example_gen.outputs["examples"],
-        schema=schema_gate.outputs["validated_schema"],
-        preprocessing_fn=PREPROCESSING_FN,
-        splits_config=transform_pb2.SplitsConfig(analyze=["train"], transform=["train", "eval"]),
-        custom_config={"heads_spec": spec.component_view("transform"),
-                       "code_fingerprint": module_code_fingerprint(TRANSFORM_CODE)},
-        # StatisticsGen has the raw data's statistics already, and nothing reads the transformed data's: TFDV
-        # would pass over every row twice more (pre- and post-transform) for outputs no component uses.
-        disable_statistics=True,
-    )
+    transform = transform_component(example_gen.outputs["examples"], schema_gate.outputs["validated_schema"], spec)
     trainer = Trainer(
         run_fn=RUN_FN,
         examples=transform.outputs["transformed_examples"],

@@ -163,3 +163,31 @@ def test_interleaved_timing_takes_every_call_in_every_round():
     assert {name: s.size for name, s in seconds.items()} == {"a": 6, "b": 6}
     one_round = ["a"] * (WARMUP_CALLS + 2) + ["b"] * (WARMUP_CALLS + 2)
     assert order == one_round * 3
+
+
+# benchmarks/marginal_cost.py: StatisticsGen's and Transform's marginal cost, repeated with sizes interleaved.
+
+def test_marginal_cost_reads_each_components_seconds_from_the_runners_done_lines():
+    from benchmarks.marginal_cost import done_seconds
+
+    log = ("[start]  StatisticsGen\nsome Beam log\n[done]   StatisticsGen in 7.4 s\n"
+           "[start]  Transform\n[done]   Transform in 29.3 s\n")
+    assert done_seconds(log) == {"StatisticsGen": 7.4, "Transform": 29.3}
+
+
+def test_marginal_cost_rounds_alternate_the_order_of_sizes():
+    from benchmarks.marginal_cost import round_orders
+
+    assert round_orders([100, 10, 1000], 3) == [[10, 100, 1000], [1000, 100, 10], [10, 100, 1000]]
+
+
+def test_marginal_cost_summary_compares_the_last_steps_cost_with_the_firsts_in_medians_and_rounds():
+    from benchmarks.marginal_cost import summarize
+
+    # Round 1 grows (10 s then 12 s per 100k rows); rounds 2 and 3 fall; the medians fall.
+    seconds = {"Transform": {10_000: [20.0, 21.0, 19.0], 100_000: [29.0, 28.0, 30.0], 1_000_000: [137.0, 95.0, 110.0]}}
+    result = summarize(seconds)["Transform"]
+    assert result["median_s"] == {"10000": 20.0, "100000": 29.0, "1000000": 110.0}
+    assert result["marginal_s_per_100k_from_medians"] == {"10000->100000": 10.0, "100000->1000000": 9.0}
+    assert [r["100000->1000000"] for r in result["marginal_s_per_100k_per_round"]] == [12.0, 7.44, 8.89]
+    assert result["last_step_above_first"] == {"in_medians": False, "rounds": 1, "of_rounds": 3}
