@@ -53,9 +53,14 @@ def numeric_feature(column: RawColumn) -> tf.Tensor:
 
 
 def categorical_feature(column: RawColumn, feature: str) -> tf.Tensor:
-    """Maps values to vocabulary indices; unseen and missing values go to the out-of-vocabulary bucket."""
-    values, present = values_and_presence(column, "")
-    values = tf.strings.as_string(values) if values.dtype != tf.string else values
+    """Maps values to vocabulary indices; unseen and missing values go to the out-of-vocabulary bucket.
+
+    Integer columns (codes, IDs) are categories too: their values become text before the vocabulary.
+    """
+    values, present = values_and_presence(column, "" if column.dtype == tf.string else 0)
+    if values.dtype != tf.string:
+        # No number reads as "", so a missing value never meets the category 0 in the vocabulary.
+        values = tf.where(present, tf.strings.as_string(values), "")
     # The vocabulary sees present values only, so "missing" never becomes a category of its own.
     vocabulary = tft.vocabulary(tf.boolean_mask(values, present), vocab_filename=vocabulary_name(feature))
     return tft.apply_vocabulary(values, vocabulary, num_oov_buckets=OOV_BUCKETS)

@@ -86,6 +86,19 @@ def test_categorical_values_index_a_vocabulary(transformed):
     assert set(island) <= {0, 1}
 
 
+def test_integer_categories_index_a_vocabulary_and_missing_ones_the_oov_bucket():
+    from components.features import OOV_BUCKETS, categorical_feature
+
+    rows = [{"zip": [10115]}, {"zip": [10115]}, {"zip": [0]}, {"zip": []}]
+    metadata = dataset_metadata.DatasetMetadata.from_feature_spec({"zip": tf.io.VarLenFeature(tf.int64)})
+    with tft_beam.Context(temp_dir=tempfile.mkdtemp(), force_tf_compat_v1=False):
+        (data, _), _ = ((rows, metadata) | tft_beam.AnalyzeAndTransformDataset(
+            lambda inputs: {"zip": categorical_feature(inputs["zip"], "zip")}))
+    index = column(data, "zip")
+    assert index[0] == index[1] == 0 and index[2] == 1       # by frequency: 10115 twice, 0 once
+    assert index[3] == 2 and OOV_BUCKETS == 1                 # missing, not the category 0: the bucket after
+
+
 def test_classification_labels_and_weights(transformed):
     np.testing.assert_array_equal(column(transformed, label_name("species"))[:3], [0, 2, 1])
     # A species outside the declared classes is masked, not guessed.
