@@ -10,6 +10,7 @@ This module imports neither TensorFlow nor TFX, so the command line can validate
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import json
 import math
@@ -262,6 +263,17 @@ class HeadsSpec:
     def raw_columns(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.features) + self.label_columns
 
+    @property
+    def numeric_columns(self) -> tuple[str, ...]:
+        """The columns read as numbers: numeric features, and the labels of regression and angle heads."""
+        return (tuple(f.name for f in self.features if f.kind == "numeric")
+                + tuple(h.label for h in self.heads if h.kind in ("regression", "angle")))
+
+    @property
+    def label_classes(self) -> dict[str, tuple[str, ...]]:
+        """Each classification head's label column and its classes."""
+        return {h.label: h.classes for h in self.heads if h.is_classification}
+
     def head(self, name: str) -> HeadSpec:
         for h in self.heads:
             if h.name == name:
@@ -369,13 +381,14 @@ def check_columns(spec: HeadsSpec, columns: Sequence[str], source: str) -> None:
     Raises:
       SpecError: naming the spec field whose column is absent from `source`.
     """
-    known = set(columns)
-    for i, f in enumerate(spec.features):
-        if f.name not in known:
-            raise SpecError(f"features[{i}].name: column {f.name!r} is not in {source} (columns: {sorted(known)})")
-    for i, h in enumerate(spec.heads):
-        if h.label not in known:
-            raise SpecError(f"heads[{i}].label: column {h.label!r} is not in {source} (columns: {sorted(known)})")
+    known = sorted(set(columns))
+    needed = ([(f"features[{i}].name", f.name) for i, f in enumerate(spec.features)]
+              + [(f"heads[{i}].label", h.label) for i, h in enumerate(spec.heads)])
+    for field, column in needed:
+        if column not in known:
+            close = difflib.get_close_matches(column, known, n=1)
+            raise SpecError(f"{field}: column {column!r} is not in {source}"
+                            + (f"; did you mean {close[0]!r}?" if close else "") + f" (columns: {known})")
 
 
 class _Parser:
@@ -388,11 +401,13 @@ class _Parser:
     def fail(self, field: str, problem: str) -> SpecError:
         return SpecError(f"{self.source}: {field}: {problem}")
 
-    def mapping(self, data: Any, field: str, allowed: Sequence[str], required: Sequence[str] = ()) -> dict:
+    def mapping(self, data: Any, field: str, allowed: Optional[Sequence[str]],
+                required: Sequence[str] = ()) -> dict:
+        """`data` as a mapping with the `required` keys and no key outside `allowed` (None: the caller checks)."""
         if not isinstance(data, dict):
             raise self.fail(field or "(top level)", f"expected a mapping, got {type(data).__name__}")
         for key in data:
-            if key not in allowed:
+            if allowed is not None and key not in allowed:
                 raise self.fail(f"{field}.{key}" if field else str(key),
                                 f"unknown field (allowed: {', '.join(allowed)})")
         for key in required:
@@ -400,9 +415,12 @@ class _Parser:
                 raise self.fail(f"{field}.{key}" if field else key, "required field is missing")
         return data
 
-    def name(self, value: Any, field: str) -> str:
+    def name(self, value: Any, field: str, column: bool = False) -> str:
+        """`value` if it is a name; `column`: it names a data column, which the error then says to rename."""
         if not isinstance(value, str) or not _NAME.match(value):
-            raise self.fail(field, f"{value!r} is not a valid name (letters, digits and _, not starting with a digit)")
+            raise self.fail(field, f"{value!r} is not a valid name (letters, digits and _, not starting with a digit)"
+                            + ("; the spec reads columns by name: rename the column in the data (the CSV header "
+                               "or the tf.Example key)" if column else ""))
         return value
 
     def choice(self, value: Any, field: str, choices: Sequence[str]) -> str:
@@ -498,7 +516,7 @@ class _Parser:
 
     def feature(self, data: Any, field: str) -> FeatureSpec:
         data = self.mapping(data, field, ("name", "kind"), required=("name", "kind"))
-        return FeatureSpec(name=self.name(data["name"], f"{field}.name"),
+        return FeatureSpec(name=self.name(data["name"], f"{field}.name", column=True),
                            kind=self.choice(data["kind"], f"{field}.kind", FEATURE_KINDS))
 
     def head(self, data: Any, field: str) -> HeadSpec:
@@ -507,7 +525,7 @@ class _Parser:
                              "threshold"),
                             required=("name", "kind") if self.partial else ("name", "kind", "loss", "threshold"))
         name = self.name(data["name"], f"{field}.name")
-        label = self.name(data.get("label", name), f"{field}.label")
+        label = self.name(data.get("label", name), f"{field}.label", column=True)
         kind = self.choice(data["kind"], f"{field}.kind", HEAD_KINDS)
         classes: tuple[str, ...] = ()
         if kind in ("regression", "angle"):
@@ -517,7 +535,7 @@ class _Parser:
             raw = self.sequence(data.get("classes"), f"{field}.classes") if "classes" in data else None
             if raw is None:
                 raise self.fail(f"{field}.classes", f"required for a {kind} head")
-            classes = tuple(str(c) for c in raw)
+            classes = tuple(self.class_name(c, f"{field}.classes[{i}]") for i, c in enumerate(raw))
             if kind == "binary" and len(classes) != 2:
                 raise self.fail(f"{field}.classes", f"a binary head has exactly 2 classes, got {len(classes)}")
             if kind == "multiclass" and len(classes) < 2:
@@ -540,6 +558,17 @@ class _Parser:
                 raise self.fail(f"{field}.class_subset", "required by metric 'subset_accuracy'")
         return HeadSpec(name=name, label=label, kind=kind, classes=classes, loss=loss, loss_weight=loss_weight,
                         metrics=metrics, threshold=threshold, class_subset=class_subset)
+
+    def class_name(self, value: Any, field: str) -> str:
+        """A class as the label column's values read: text, or a whole number (an integer label column)."""
+        if isinstance(value, bool):
+            raise self.fail(field, f"{value!r} is a YAML boolean (unquoted yes/no/true/false/on/off): quote the "
+                                   f"class as it appears in the label column, e.g. 'no'")
+        if isinstance(value, float):
+            raise self.fail(field, f"{value!r}: a class is text or a whole number, not a decimal number")
+        if not isinstance(value, (str, int)):
+            raise self.fail(field, f"expected text or a whole number, got {value!r}")
+        return str(value)
 
     def class_subset(self, data: dict, field: str, kind: str, classes: tuple[str, ...]) -> tuple[str, ...]:
         if "class_subset" not in data:
@@ -568,8 +597,8 @@ class _Parser:
     def loss(self, data: Any, field: str, kind: str, classes: tuple[str, ...] = ()) -> LossSpec:
         if isinstance(data, str):
             data = {"name": data}
-        data = self.mapping(data, field, ("name",) + tuple(p for ps in LOSSES[kind].values() for p in ps),
-                            required=("name",))
+        # Which parameters are allowed depends on the loss's name, so they are checked once it is known.
+        data = self.mapping(data, field, None, required=("name",))
         name = self.choice(data["name"], f"{field}.name", tuple(LOSSES[kind]))
         allowed = LOSSES[kind][name]
         params = dict(allowed)
@@ -577,7 +606,8 @@ class _Parser:
             if key == "name":
                 continue
             if key not in allowed:
-                raise self.fail(f"{field}.{key}", f"loss {name!r} takes no parameter {key!r}")
+                raise self.fail(f"{field}.{key}", f"loss {name!r} takes no parameter {key!r} "
+                                                  f"({'its parameters: ' + ', '.join(allowed) if allowed else 'none'})")
             params[key] = self.loss_param(key, value, f"{field}.{key}", classes)
         return LossSpec(name=name, params=params)
 

@@ -56,6 +56,50 @@ def test_loss_parameter_of_another_loss_is_rejected():
     _expect_error(data, "heads[2].loss.delta", "takes no parameter")
 
 
+def test_a_misspelt_loss_parameter_lists_that_losss_own_parameters_once():
+    data = _raw()
+    data["heads"][2]["loss"] = {"name": "huber", "delt": 2.0}
+    _expect_error(data, "heads[2].loss.delt",
+                  "loss 'huber' takes no parameter 'delt' (its parameters: delta, pull_weight, pull_target)")
+    data["heads"][2]["loss"] = {"name": "mse", "delta": 2.0}
+    _expect_error(data, "heads[2].loss.delta", "(its parameters: pull_weight, pull_target)")
+
+
+@pytest.mark.parametrize("classes,words", [
+    ([False, True], "False is a YAML boolean (unquoted yes/no/true/false/on/off): quote the class"),
+    (["female", 1.5], "1.5: a class is text or a whole number"),
+    (["female", None], "expected text or a whole number, got None"),
+])
+def test_a_class_that_is_not_text_or_a_whole_number_names_the_field(classes, words):
+    data = _raw()
+    data["heads"][1]["classes"] = classes
+    _expect_error(data, "heads[1].classes[", words)
+
+
+def test_unquoted_yes_and_no_classes_in_yaml_are_refused(tmp_path):
+    path = tmp_path / "heads.yaml"
+    path.write_text(PENGUINS_HEADS.read_text().replace("classes: [female, male]", "classes: [no, yes]"))
+    assert "classes: [no, yes]" in path.read_text()
+    with pytest.raises(SpecError, match=r"heads\[1\]\.classes\[0\]: False is a YAML boolean"):
+        load_spec(path)
+
+
+def test_whole_number_classes_are_the_label_columns_integers_as_text():
+    data = _raw()
+    data["heads"][1]["classes"] = [0, 1]
+    assert HeadsSpec.from_dict(data).head("sex").classes == ("0", "1")
+
+
+def test_a_column_that_is_not_a_name_is_to_be_renamed_in_the_data():
+    data = _raw()
+    data["features"][0]["name"] = "temp (C)"
+    _expect_error(data, "features[0].name", "'temp (C)' is not a valid name (letters, digits and _, not starting "
+                                            "with a digit); the spec reads columns by name: rename the column")
+    data = _raw()
+    data["heads"][2]["label"] = "body mass (g)"
+    _expect_error(data, "heads[2].label", "rename the column in the data")
+
+
 def test_duplicate_head_name_names_both_places():
     data = _raw()
     data["heads"][1]["name"] = "species"
@@ -130,6 +174,13 @@ def test_label_column_absent_from_the_schema_names_the_field(penguins_spec):
     columns = [c for c in penguins_spec.raw_columns if c != "sex"]
     with pytest.raises(SpecError, match=r"heads\[1\]\.label: column 'sex' is not in schema.pbtxt"):
         check_columns(penguins_spec, columns, "schema.pbtxt")
+
+
+def test_a_misspelt_column_gets_the_closest_column_suggested(penguins_spec):
+    columns = [c.replace("flipper_length_mm", "flipper_length") for c in penguins_spec.raw_columns]
+    with pytest.raises(SpecError, match=r"features\[3\]\.name: column 'flipper_length_mm' is not in the header of "
+                                        r"x.csv; did you mean 'flipper_length'\? \(columns: \['bill_depth_mm'"):
+        check_columns(penguins_spec, columns, "the header of x.csv")
 
 
 def test_load_spec_names_the_file_when_yaml_is_broken(tmp_path):
