@@ -10,6 +10,7 @@ Drift and skew are TFDV's comparators, with the spec's bounds set on a copy of t
 import json
 import os
 import shutil
+from typing import Optional
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
@@ -65,6 +66,86 @@ def describe_empty_labels(stats_by_split: dict[str, statistics_pb2.DatasetFeatur
         for column in label_columns:
             if totals.get(column, 0) == 0:
                 lines.append(f"column {column!r} ({split} split): label column has no value in any row")
+    return lines
+
+
+def _column_statistics(stats_list: statistics_pb2.DatasetFeatureStatisticsList,
+                       column: str) -> Optional[statistics_pb2.FeatureNameStatistics]:
+    for dataset in stats_list.datasets:
+        for feature in dataset.features:
+            if (feature.path.step[0] if feature.path.step else feature.name) == column:
+                return feature
+    return None
+
+
+def _frequent_values(feature: Optional[statistics_pb2.FeatureNameStatistics]) -> list[str]:
+    """A text column's most frequent values (TFDV keeps the top ones and a rank histogram of up to 1,000)."""
+    if feature is None or not feature.HasField("string_stats"):
+        return []
+    stats = feature.string_stats
+    values = [v.value for v in stats.top_values] + [b.label for b in stats.rank_histogram.buckets]
+    return list(dict.fromkeys(values))
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def describe_text_in_numeric_columns(schema, statistics: statistics_pb2.DatasetFeatureStatisticsList,
+                                     numeric_columns: list[str]) -> list[str]:
+    """One line per column the heads spec reads as numbers that the schema types as text (BYTES).
+
+    A curated schema types such a column as a number, and ExampleValidator flags the text in it; a schema that
+    SchemaGen inferred types it BYTES as soon as one value is text (`NA`, `n/a`), and Transform would fail
+    casting it, naming no column.
+    """
+    from tensorflow_metadata.proto.v0 import schema_pb2  # noqa: PLC0415
+
+    types = {f.name: f.type for f in schema.feature}
+    lines = []
+    for column in numeric_columns:
+        if types.get(column) != schema_pb2.BYTES:
+            continue
+        text = [v for v in _frequent_values(_column_statistics(statistics, column)) if not _is_number(v)][:3]
+        lines.append(f"column {column!r}: the heads spec reads it as numbers, but it holds text"
+                     + (f" such as {', '.join(repr(v) for v in text)}" if text else "")
+                     + " (leave missing values empty, or declare the column categorical)")
+    return lines
+
+
+def describe_labels_without_a_class(schema, statistics: statistics_pb2.DatasetFeatureStatisticsList,
+                                    label_classes: dict[str, list[str]]) -> list[str]:
+    """One line per classification label column none of whose frequent values can be one of its head's classes.
+
+    Every row of such a head would be masked, and the head would learn nothing: the classes are spelt
+    differently from the data (`Yes` for `yes`), the label column holds numbers and the classes do not, or it
+    holds decimal numbers (`1.0`), which never read as a class.
+    """
+    from tensorflow_metadata.proto.v0 import schema_pb2  # noqa: PLC0415
+
+    types = {f.name: f.type for f in schema.feature}
+    lines = []
+    for column, classes in label_classes.items():
+        feature = _column_statistics(statistics, column)
+        if feature is None:
+            continue
+        if types.get(column) == schema_pb2.FLOAT:
+            lines.append(f"label column {column!r}: holds decimal numbers; a class is text or a whole number "
+                         f"(its head's classes: {list(classes)})")
+            continue
+        if feature.HasField("num_stats") and feature.num_stats.common_stats.tot_num_values:
+            if not any(c.lstrip("-").isdigit() for c in classes):
+                lines.append(f"label column {column!r}: holds numbers, but none of its head's classes "
+                             f"{list(classes)} is a whole number")
+            continue
+        values = _frequent_values(feature)
+        if values and not set(values) & set(classes):
+            lines.append(f"label column {column!r}: none of its values is one of its head's classes "
+                         f"{list(classes)}; its values include {', '.join(repr(v) for v in values[:5])}")
     return lines
 
 
@@ -144,19 +225,26 @@ def SchemaGate(anomalies: InputArtifact[ExampleAnomalies], statistics: InputArti
                previous_statistics: InputArtifact[ExampleStatistics] = None,
                label_columns: Parameter[str] = "", data_source: Parameter[str] = "the input data",
                drift_bounds: Parameter[str] = "{}", skew_bounds: Parameter[str] = "{}",
-               serving_statistics_path: Parameter[str] = "") -> None:
+               serving_statistics_path: Parameter[str] = "", numeric_columns: Parameter[str] = "",
+               label_classes: Parameter[str] = "{}") -> None:
     """Fails when ExampleValidator found anomalies, a label column (comma-separated `label_columns`) has no
-    value in a split, or the train split moved past a drift bound against `previous_statistics` (the previous
-    span's) or past a skew bound against the statistics file at `serving_statistics_path` (bounds as JSON
-    `{column: bound}`); otherwise passes `schema` on as `validated_schema`."""
+    value in a split, the data does not fit the heads spec (text in a column of `numeric_columns`, a label
+    column with none of its classes, `label_classes` as JSON `{column: [class, ...]}`), or the train split moved
+    past a drift bound against `previous_statistics` (the previous span's) or past a skew bound against the
+    statistics file at `serving_statistics_path` (bounds as JSON `{column: bound}`); otherwise passes `schema`
+    on as `validated_schema`."""
+    statistics_by_split = read_per_split(statistics, _STATISTICS_FILE, statistics_pb2.DatasetFeatureStatisticsList)
     lines = describe_anomalies(read_per_split(anomalies, _ANOMALIES_FILE, anomalies_pb2.Anomalies))
-    lines += describe_empty_labels(
-        read_per_split(statistics, _STATISTICS_FILE, statistics_pb2.DatasetFeatureStatisticsList),
-        [c for c in label_columns.split(",") if c])
-    if lines:
+    lines += describe_empty_labels(statistics_by_split, [c for c in label_columns.split(",") if c])
+    spec_lines = describe_text_in_numeric_columns(
+        _read_schema(schema), statistics_by_split["train"], [c for c in numeric_columns.split(",") if c])
+    spec_lines += describe_labels_without_a_class(_read_schema(schema), statistics_by_split["train"],
+                                                  json.loads(label_classes))
+    if lines or spec_lines:
+        broken = " and ".join((["does not match the curated schema"] if lines else [])
+                              + (["does not fit the heads spec"] if spec_lines else []))
         raise SchemaAnomaliesError(
-            f"{data_source} does not match the curated schema; the run stops before Transform:\n  "
-            + "\n  ".join(lines))
+            f"{data_source} {broken}; the run stops before Transform:\n  " + "\n  ".join(lines + spec_lines))
     serving = None
     if serving_statistics_path:
         import tensorflow_data_validation as tfdv  # noqa: PLC0415

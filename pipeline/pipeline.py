@@ -131,7 +131,9 @@ def create_pipeline(*, name: str, root: str, data: DataSource, spec: HeadsSpec, 
                              label_columns=",".join(spec.label_columns), data_source=data.description,
                              drift_bounds=json.dumps({b.column: b.threshold for b in spec.drift}),
                              skew_bounds=json.dumps({b.column: b.threshold for b in spec.skew}),
-                             serving_statistics_path=serving_statistics or "")
+                             serving_statistics_path=serving_statistics or "",
+                             numeric_columns=",".join(spec.numeric_columns),
+                             label_classes=json.dumps({c: list(k) for c, k in spec.label_classes.items()}))
 
     transform = transform_component(example_gen.outputs["examples"], schema_gate.outputs["validated_schema"], spec)
     trainer = Trainer(

@@ -98,3 +98,27 @@ def test_nothing_after_the_gate_ran(rejected_run):
     ran = results.executions_by_node(store)
     assert "ExampleValidator" in ran and "SchemaGate" in ran
     assert not set(ran) & {"Transform", "Trainer", "Evaluator", "Pusher"}
+
+
+# Without a curated schema SchemaGen infers one from the same data, so ExampleValidator finds nothing; the gate
+# still checks the data against the heads spec before Transform would fail on it, naming no column.
+
+@pytest.fixture(scope="module")
+def rejected_run_without_schema(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("bad_data_no_schema")
+    data = tmp / "penguins.csv"
+    data.write_text(penguins_with(lambda rows: [row.update(bill_length_mm="NA") for row in rows[:5]]))
+    heads = tmp / "heads.yaml"                      # no schema.pbtxt beside it
+    heads.write_text(PENGUINS_HEADS.read_text().replace("classes: [female, male]", "classes: [Female, Male]"))
+    workdir = tmp / "run"
+    return workdir, run_cli("run", "--data", str(data), "--heads", str(heads), "--workdir", str(workdir))
+
+
+@pytest.mark.slow
+def test_without_a_curated_schema_data_that_does_not_fit_the_spec_stops_at_the_gate(rejected_run_without_schema):
+    workdir, result = rejected_run_without_schema
+    assert "schema inferred by SchemaGen" in result.stdout
+    assert_stopped_early(result, workdir, "does not fit the heads spec",
+                         "column 'bill_length_mm': the heads spec reads it as numbers, but it holds text such as "
+                         "'NA'",
+                         "label column 'sex': none of its values is one of its head's classes ['Female', 'Male']")

@@ -45,6 +45,48 @@ def test_a_label_column_without_any_value_is_named():
     assert lines == ["column 'sex' (train split): label column has no value in any row"]
 
 
+# The data against the heads spec, on TFDV's statistics of tiny in-memory tables and the schema it infers (as
+# SchemaGen does when no curated schema is given).
+
+def inferred(**columns):
+    import tensorflow_data_validation as tfdv
+
+    statistics = table_stats(**columns)
+    return tfdv.infer_schema(statistics), statistics
+
+
+def test_text_in_a_column_the_spec_reads_as_numbers_is_named_with_the_text():
+    from components.schema_gate import describe_text_in_numeric_columns
+
+    schema, statistics = inferred(humidity=["0.5", "NA", "0.7", "NA"], temp=[14.0, 15.5, 9.0, 11.0],
+                                  region=["north", "south", "north", "east"])
+    assert describe_text_in_numeric_columns(schema, statistics, ["humidity", "temp"]) == [
+        "column 'humidity': the heads spec reads it as numbers, but it holds text such as 'NA' (leave missing "
+        "values empty, or declare the column categorical)"]
+    assert describe_text_in_numeric_columns(schema, statistics, ["region"])[0].startswith(
+        "column 'region': the heads spec reads it as numbers, but it holds text such as 'north', ")
+
+
+def test_a_label_column_that_can_hold_none_of_its_heads_classes_is_named():
+    from components.schema_gate import describe_labels_without_a_class
+
+    schema, statistics = inferred(rain=["no", "yes", "no"], weather=["sunny", "rain", "sunny"], code=[0, 1, 1],
+                                  score=[0.0, 1.0, 1.0])
+    lines = describe_labels_without_a_class(schema, statistics, {
+        "rain": ["No", "Yes"],                     # spelt differently from the data
+        "weather": ["sunny", "rain", "snow"],      # fine: a class never seen is allowed
+        "code": ["0", "1"],                        # fine: whole numbers
+        "score": ["0", "1"],                       # decimal numbers never read as a class
+    })
+    assert lines == [
+        "label column 'rain': none of its values is one of its head's classes ['No', 'Yes']; its values include "
+        "'no', 'yes'",
+        "label column 'score': holds decimal numbers; a class is text or a whole number (its head's classes: "
+        "['0', '1'])"]
+    assert describe_labels_without_a_class(schema, statistics, {"code": ["low", "high"]}) == [
+        "label column 'code': holds numbers, but none of its head's classes ['low', 'high'] is a whole number"]
+
+
 # Drift and skew: TFDV's comparators with the spec's bounds, on statistics of tiny in-memory tables.
 
 def table_stats(**columns):
