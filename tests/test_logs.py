@@ -1,0 +1,51 @@
+"""The command's log filter: the stack's known-harmless lines go, everything else stays."""
+
+import logging
+import warnings
+
+import pytest
+
+from pipeline import logs
+
+
+@pytest.fixture
+def quiet(monkeypatch):
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    saved = {name: list(logging.getLogger(name).filters) for name in ("absl", "tensorflow")}
+    with warnings.catch_warnings():
+        logs.quiet_harmless_logs()
+        yield
+    for name, filters in saved.items():
+        logging.getLogger(name).filters[:] = filters
+
+
+def test_known_harmless_lines_are_dropped_and_every_other_line_kept(quiet, caplog):
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("absl").warning("ArtifactQuery.property_predicate is not supported.")
+        logging.getLogger("absl").warning("Analyzer (scale_to_z_score/mean_and_var/x:0) node's cache key varies on "
+                                          "repeated tracing. This warning is safe to ignore if ...")
+        logging.getLogger("tensorflow").warning("From tfx_bsl/x.py:343: parse_example_dataset (from ...) is "
+                                                "deprecated and will be removed in a future version.")
+        logging.getLogger("absl").warning("Evaluator: the baseline model could not be loaded")
+        logging.getLogger("tensorflow").error("Tables initialized inside a tf.function: failed")   # an error
+    assert [r.getMessage() for r in caplog.records] == ["Evaluator: the baseline model could not be loaded",
+                                                        "Tables initialized inside a tf.function: failed"]
+
+
+def test_tensorflow_cpp_info_and_warnings_are_off_unless_the_user_set_a_level(quiet, monkeypatch):
+    import os
+
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "2"
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")
+    logs.quiet_harmless_logs()
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0"
+
+
+def test_the_python_version_notice_of_googles_client_libraries_is_dropped(quiet):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        logs.quiet_harmless_logs()
+        warnings.warn_explicit("You are using a non-supported Python version (3.10.13).", FutureWarning,
+                               "_python_version_support.py", 246, module="google.api_core._python_version_support")
+        warnings.warn_explicit("another FutureWarning", FutureWarning, "x.py", 1, module="pandas.core")
+    assert [str(w.message) for w in caught] == ["another FutureWarning"]
