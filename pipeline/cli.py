@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
-from pipeline import kubeflow_commands
+from pipeline import kubeflow_commands, logs
 from pipeline.config import SpecError, check_columns, load_spec
 from pipeline.data import resolve_data
-from pipeline.preflight import DataError, check_csv_files
+from pipeline.preflight import DataError, check_csv_files, check_tfrecord_files
 from pipeline.retrain import PipelineBusyError, run_on_span, workdir_lock
 
 EXIT_PUSHED = 0
@@ -133,6 +133,8 @@ def run_command(args: argparse.Namespace, retrain: bool = False) -> int:
             print(f"new span {data.span}: retraining on it", flush=True)
         if data.format == "csv":
             check_csv_files(files, spec)
+        else:
+            check_tfrecord_files(files)
         return run_pipeline(args, spec, spec_path, schema, data, workdir, started,
                             input_bytes=sum(f.stat().st_size for f in files))
 
@@ -255,6 +257,7 @@ def _root_message(error: BaseException) -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    logs.quiet_harmless_logs()
     try:
         if args.command in ("run", "retrain"):
             return run_command(args, retrain=args.command == "retrain")

@@ -2,10 +2,15 @@
 
 TFDV (StatisticsGen + ExampleValidator + SchemaGate) judges values against the curated schema; what it cannot
 judge is a file CsvExampleGen cannot even read as the spec needs: empty, not text, rows of the wrong length, or a
-column the spec names that the header lacks. Those stop here, naming the file, line or column.
+column the spec names that the header lacks. Those stop here, naming the file, line or column. A TFRecord file
+(ImportExampleGen) is checked as far as its first record's framing: a CSV file given as one, gzipped or not,
+stops here instead of failing inside Beam.
 """
 
 import csv
+import gzip
+import struct
+import zlib
 from pathlib import Path
 from typing import Sequence
 
@@ -61,3 +66,50 @@ def check_csv_file(path: Path, spec: HeadsSpec) -> int:
 def check_csv_files(files: Sequence[Path], spec: HeadsSpec) -> int:
     """Checks every CSV file of the input; returns the total number of data rows."""
     return sum(check_csv_file(Path(f), spec) for f in files)
+
+
+# TFRecord framing: a little-endian uint64 length and a 4-byte CRC of it, the record, a 4-byte CRC of the record.
+_LENGTH_BYTES, _CRC_BYTES = 8, 4
+_MAX_RECORD_BYTES = 1 << 30
+
+
+def has_tfrecord_record(path: Path) -> bool:
+    """Whether `path` (gzipped when its name ends in .gz, as ImportExampleGen reads it) starts with a whole
+    TFRecord record; False for a file without records (a Beam shard may be empty).
+
+    Raises:
+      DataError: not gzip data although named .gz, or data that does not start with a TFRecord record; when it
+        starts with text, the message says so (a CSV file needs --format csv, and uncompressed).
+    """
+    if path.stat().st_size == 0:
+        return False
+    gzipped = path.name.endswith(".gz")
+    try:
+        with (gzip.open if gzipped else open)(path, "rb") as f:
+            head = f.read(_LENGTH_BYTES + _CRC_BYTES)
+            length = struct.unpack("<Q", head[:_LENGTH_BYTES])[0] if len(head) == _LENGTH_BYTES + _CRC_BYTES else -1
+            # A record may be empty: a tf.Example whose every feature is missing serializes to no bytes.
+            framed = 0 <= length <= _MAX_RECORD_BYTES and len(f.read(length + _CRC_BYTES)) == length + _CRC_BYTES
+    except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+        raise DataError(f"{path}: named .gz but not whole gzip data ({e})") from None
+    if not head:
+        return False
+    if not framed:
+        raise DataError(f"{path}: not a TFRecord file of tf.Examples{_text_hint(head)}")
+    return True
+
+
+def _text_hint(head: bytes) -> str:
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return ""
+    return (f" (it starts with text, {text!r}...: a CSV file is read with --format csv, and only uncompressed; "
+            f"gunzip a .csv.gz first)") if text.isprintable() else ""
+
+
+def check_tfrecord_files(files: Sequence[Path]) -> None:
+    """Checks every TFRecord file of the input (`has_tfrecord_record`); at least one must hold a record."""
+    with_records = [f for f in files if has_tfrecord_record(Path(f))]
+    if not with_records:
+        raise DataError(f"{', '.join(str(f) for f in files)}: no TFRecord record in any file (expected tf.Examples)")
