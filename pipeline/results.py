@@ -241,6 +241,12 @@ def _thresholded_metrics(eval_config_json: str) -> dict[str, str]:
     return heads
 
 
+def spec_metric_name(tfma_name: str) -> str:
+    """The heads spec's name of a metric TFMA reports as `tfma_name` (`sparse_categorical_accuracy`: accuracy),
+    as the run's table prints it; a name the spec does not know stays as it is."""
+    return {reported: metric for (_, metric), (_, reported) in METRIC_CLASSES.items()}.get(tfma_name, tfma_name)
+
+
 def run_summaries(store: metadata_store.MetadataStore) -> list[RunSummary]:
     """Every run in the store, oldest first, read from ML Metadata and the artifacts it points to."""
     summaries = []
@@ -257,7 +263,7 @@ def run_summaries(store: metadata_store.MetadataStore) -> list[RunSummary]:
             metrics = candidate_metrics(evaluation[0].uri)
             eval_config = _exec_property(executions["Evaluator"][-1], "eval_config")
             for head, name in _thresholded_metrics(eval_config).items():
-                heads[head] = (name, metrics.get(head, {}).get(name))
+                heads[head] = (spec_metric_name(name), metrics.get(head, {}).get(name))
         blessing = outputs.get("Evaluator", {}).get("blessing", [])
         push = push_outcome(next(iter(outputs.get("Pusher", {}).get("pushed_model", [])), None))
         provenance = json_property(executions.get("Pusher", [None])[-1], "custom_config")

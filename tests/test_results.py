@@ -5,7 +5,7 @@ import json
 from google.protobuf import json_format
 
 from pipeline.eval_config import build_eval_config
-from pipeline.results import RunSummary, _thresholded_metrics, format_runs
+from pipeline.results import RunSummary, _thresholded_metrics, format_runs, spec_metric_name
 
 
 def test_thresholded_metric_of_each_head_comes_from_the_evaluators_own_config(penguins_spec):
@@ -31,3 +31,10 @@ def test_runs_table_shows_outcome_push_and_provenance():
     assert "0123456789ab" in lines[1] and "2026-11-23" in lines[1]
     assert "failed at SchemaGate" in lines[2]
     assert "already serving (1795436000)" in lines[3]
+
+
+def test_the_runs_list_names_metrics_as_the_spec_and_the_run_table_do():
+    assert spec_metric_name("sparse_categorical_accuracy") == spec_metric_name("binary_accuracy") == "accuracy"
+    assert spec_metric_name("mean_absolute_error") == "mae"
+    assert spec_metric_name("angular_error_deg") == "angular_error_deg"
+    assert spec_metric_name("some_other_metric") == "some_other_metric"
