@@ -48,6 +48,10 @@ def _total_values(feature: statistics_pb2.FeatureNameStatistics) -> int:
     return 0
 
 
+def _column_name(feature: statistics_pb2.FeatureNameStatistics) -> str:
+    return feature.path.step[0] if feature.path.step else feature.name
+
+
 def describe_empty_labels(stats_by_split: dict[str, statistics_pb2.DatasetFeatureStatisticsList],
                           label_columns: list[str]) -> list[str]:
     """One line per label column that has no value at all in a split.
@@ -61,8 +65,7 @@ def describe_empty_labels(stats_by_split: dict[str, statistics_pb2.DatasetFeatur
         totals = {}
         for dataset in stats_list.datasets:
             for feature in dataset.features:
-                name = feature.path.step[0] if feature.path.step else feature.name
-                totals[name] = totals.get(name, 0) + _total_values(feature)
+                totals[_column_name(feature)] = totals.get(_column_name(feature), 0) + _total_values(feature)
         for column in label_columns:
             if totals.get(column, 0) == 0:
                 lines.append(f"column {column!r} ({split} split): label column has no value in any row")
@@ -73,7 +76,7 @@ def _column_statistics(stats_list: statistics_pb2.DatasetFeatureStatisticsList,
                        column: str) -> Optional[statistics_pb2.FeatureNameStatistics]:
     for dataset in stats_list.datasets:
         for feature in dataset.features:
-            if (feature.path.step[0] if feature.path.step else feature.name) == column:
+            if _column_name(feature) == column:
                 return feature
     return None
 
@@ -236,10 +239,10 @@ def SchemaGate(anomalies: InputArtifact[ExampleAnomalies], statistics: InputArti
     statistics_by_split = read_per_split(statistics, _STATISTICS_FILE, statistics_pb2.DatasetFeatureStatisticsList)
     lines = describe_anomalies(read_per_split(anomalies, _ANOMALIES_FILE, anomalies_pb2.Anomalies))
     lines += describe_empty_labels(statistics_by_split, [c for c in label_columns.split(",") if c])
-    spec_lines = describe_text_in_numeric_columns(
-        _read_schema(schema), statistics_by_split["train"], [c for c in numeric_columns.split(",") if c])
-    spec_lines += describe_labels_without_a_class(_read_schema(schema), statistics_by_split["train"],
-                                                  json.loads(label_classes))
+    schema_proto, train_statistics = _read_schema(schema), statistics_by_split["train"]
+    spec_lines = describe_text_in_numeric_columns(schema_proto, train_statistics,
+                                                  [c for c in numeric_columns.split(",") if c])
+    spec_lines += describe_labels_without_a_class(schema_proto, train_statistics, json.loads(label_classes))
     if lines or spec_lines:
         broken = " and ".join((["does not match the curated schema"] if lines else [])
                               + (["does not fit the heads spec"] if spec_lines else []))
