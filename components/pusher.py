@@ -23,6 +23,7 @@ from tfx.types import artifact_utils, component_spec, standard_artifacts, standa
 from tfx.utils import io_utils, json_utils, proto_utils
 
 from components.serving_dir import earlier_push, push_atomically
+from pipeline.lineage import examples_span
 
 ALREADY_SERVING_KEY = "already_serving_version"
 ROLLED_BACK_KEY = "rolled_back_version"
@@ -88,7 +89,8 @@ def provenance_record(model, input_dict, exec_properties) -> dict:
     record.update(json.loads(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "null") or {})
     examples = input_dict.get(EXAMPLES_KEY) or []
     if examples:
-        record["data"] = {"uri": examples[0].uri, "span": examples[0].span}
+        # ExampleGen records the span as a custom property; the type's `span` property stays 0.
+        record["data"] = {"uri": examples[0].uri, "span": examples_span(examples[0].mlmd_artifact)}
     evaluation = input_dict.get(EVALUATION_KEY) or []
     if evaluation:
         record["eval_metrics"] = candidate_metrics(evaluation[0].uri)
