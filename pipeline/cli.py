@@ -277,4 +277,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except DataError as e:
         print(f"RUN STOPPED before any component: {e}\nNothing was transformed, trained or pushed.", file=sys.stderr)
         return EXIT_DATA_REJECTED
+    except kubeflow_commands.ClusterError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_FAILED

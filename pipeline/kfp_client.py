@@ -6,9 +6,10 @@ one of the same name: it creates the new one first, then deletes the old, so a f
 schedule running.
 """
 
+import contextlib
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 from pipeline.config import SpecError
 
@@ -35,6 +36,24 @@ def check_package(path: Path) -> Path:
     if not path.is_file():
         raise SpecError(f"--package: {path} does not exist (run `python -m pipeline compile` first)")
     return path
+
+
+class ClusterError(RuntimeError):
+    """The Kubeflow Pipelines server cannot be reached, or is not healthy; the message names the endpoint."""
+
+
+@contextlib.contextmanager
+def reporting_cluster_errors(endpoint: str) -> Iterator[None]:
+    """Turns an unreachable or unhealthy server into one ClusterError line instead of urllib3's traceback."""
+    import urllib3  # noqa: PLC0415
+
+    try:
+        yield
+    except urllib3.exceptions.HTTPError as e:   # MaxRetryError: refused, unknown host, timed out
+        raise ClusterError(f"cannot reach Kubeflow Pipelines at {endpoint}: {getattr(e, 'reason', None) or e}"
+                           ) from None
+    except TimeoutError as e:                   # kfp's health check gave up
+        raise ClusterError(f"Kubeflow Pipelines at {endpoint} is not healthy: {e}") from None
 
 
 def connect(endpoint: str, namespace: Optional[str] = None):
@@ -104,9 +123,10 @@ def add_parsers(commands) -> None:
 
 def submit_command(args) -> int:
     package = check_package(Path(args.package))
-    client = connect(args.endpoint, args.namespace)
-    run_id = submit(client, package, pipeline_root=args.pipeline_root, experiment=args.experiment,
-                    namespace=args.namespace, run_name=args.run_name)
+    with reporting_cluster_errors(args.endpoint):
+        client = connect(args.endpoint, args.namespace)
+        run_id = submit(client, package, pipeline_root=args.pipeline_root, experiment=args.experiment,
+                        namespace=args.namespace, run_name=args.run_name)
     print(f"submitted {package} as run {run_id} in experiment {args.experiment!r}")
     return 0
 
@@ -114,9 +134,11 @@ def submit_command(args) -> int:
 def schedule_command(args) -> int:
     package = check_package(Path(args.package))
     cron = check_cron(args.cron)
-    client = connect(args.endpoint, args.namespace)
-    recurring_id, replaced = schedule(client, package, name=args.name, cron=cron, pipeline_root=args.pipeline_root,
-                                      experiment=args.experiment, namespace=args.namespace)
+    with reporting_cluster_errors(args.endpoint):
+        client = connect(args.endpoint, args.namespace)
+        recurring_id, replaced = schedule(client, package, name=args.name, cron=cron,
+                                          pipeline_root=args.pipeline_root, experiment=args.experiment,
+                                          namespace=args.namespace)
     print(f"scheduled {args.name!r} ({cron}; one run at a time, no catch-up) as recurring run {recurring_id}"
           + (f"; replaced {', '.join(replaced)}" if replaced else ""))
     return 0

@@ -97,6 +97,19 @@ def test_unhealthy_server_is_reported_after_kfps_retries(stub, monkeypatch):
     assert len(stub.sent("GET", f"{API}/healthz")) == 5
 
 
+def test_an_unreachable_endpoint_is_one_line_naming_it(package, capsys):
+    import socket
+
+    with socket.socket() as free:                 # a port nothing listens on
+        free.bind(("127.0.0.1", 0))
+        endpoint = f"http://127.0.0.1:{free.getsockname()[1]}"
+    code = cli.main(["submit", "--package", str(package), "--endpoint", endpoint, "--experiment", "penguins",
+                     "--pipeline-root", ROOT_URI])
+    err = capsys.readouterr().err
+    assert code == cli.EXIT_FAILED
+    assert err.startswith(f"error: cannot reach Kubeflow Pipelines at {endpoint}: ") and "Traceback" not in err
+
+
 def test_missing_or_json_package_is_refused(stub, tmp_path):
     assert _submit(stub, tmp_path / "absent.yaml") == cli.EXIT_BAD_CONFIG
     assert _submit(stub, tmp_path / "pipeline.json") == cli.EXIT_BAD_CONFIG
