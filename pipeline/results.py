@@ -152,6 +152,13 @@ def _slice_name(slice_key) -> str:
                      for k in keys)
 
 
+# TFMA 0.47 scores no slice with fewer eval rows than `min_slice_size`, then counts every threshold of that
+# slice, the overall-only ones included, as failed (metrics_validator.py, "All unchecked thresholds are
+# considered failures"): a bound "missing" on a slice is that.
+SUPPRESSED_SLICE_NOTE = (" (TFMA suppressed this slice: fewer eval rows than the spec's min_slice_size; TFMA 0.47 "
+                         "counts every threshold of a suppressed slice as failed, so lower min_slice_size)")
+
+
 def describe_failures(evaluation_uri: str) -> list[str]:
     """Every failed threshold of an evaluation: head, metric, slice, value and bound (or TFMA's reason)."""
     lines = []
@@ -173,7 +180,9 @@ def describe_failures(evaluation_uri: str) -> list[str]:
                 bound = threshold.value_threshold
                 bounds = [f">= {bound.lower_bound.value:g}" if bound.HasField("lower_bound") else "",
                           f"<= {bound.upper_bound.value:g}" if bound.HasField("upper_bound") else ""]
-                lines.append(f"{where} = {value}, needs {' and '.join(b for b in bounds if b) or failure.message}")
+                lines.append(f"{where} = {value}, needs {' and '.join(b for b in bounds if b) or failure.message}"
+                             + (SUPPRESSED_SLICE_NOTE if value == "missing" and per_slice.slice_key.single_slice_keys
+                                else ""))
     return lines
 
 

@@ -38,3 +38,29 @@ def test_the_runs_list_names_metrics_as_the_spec_and_the_run_table_do():
     assert spec_metric_name("mean_absolute_error") == "mae"
     assert spec_metric_name("angular_error_deg") == "angular_error_deg"
     assert spec_metric_name("some_other_metric") == "some_other_metric"
+
+
+def test_a_bound_missing_on_a_slice_says_tfma_suppressed_it(tmp_path):
+    import tensorflow as tf
+    from tensorflow_model_analysis.proto import validation_result_pb2
+
+    from pipeline.results import SUPPRESSED_SLICE_NOTE, describe_failures
+
+    result = validation_result_pb2.ValidationResult(validation_ok=False)
+    torgersen = result.metric_validations_per_slice.add()
+    torgersen.slice_key.single_slice_keys.add(column="island", bytes_value=b"Torgersen")
+    failure = torgersen.failures.add()       # suppressed: no value
+    failure.metric_key.output_name, failure.metric_key.name = "species", "sparse_categorical_accuracy"
+    failure.metric_threshold.value_threshold.lower_bound.value = 0.95
+    overall = result.metric_validations_per_slice.add()
+    failure = overall.failures.add()         # the overall slice is never suppressed: no note
+    failure.metric_key.output_name, failure.metric_key.name = "sex", "binary_accuracy"
+    failure.metric_value.double_value.value = 0.7
+    failure.metric_threshold.value_threshold.lower_bound.value = 0.8
+    with tf.io.TFRecordWriter(str(tmp_path / "validations.tfrecord")) as writer:
+        writer.write(result.SerializeToString())
+    lines = describe_failures(str(tmp_path))
+    assert lines[0].startswith("species: sparse_categorical_accuracy on slice island=Torgersen = missing, "
+                               "needs >= 0.95") and lines[0].endswith(SUPPRESSED_SLICE_NOTE)
+    assert "min_slice_size" in SUPPRESSED_SLICE_NOTE
+    assert SUPPRESSED_SLICE_NOTE not in lines[1] and lines[1].startswith("sex: binary_accuracy on slice ")
