@@ -79,14 +79,41 @@ def examples_spans(store, statistics_ids: list[int]) -> dict[int, int]:
             if execution in examples_of and examples_of[execution] in spans}
 
 
+def statistics_that_passed_the_gate(store, statistics_ids: list[int]) -> set[int]:
+    """The ids among `statistics_ids` that a SchemaGate execution took as its `statistics` and completed with
+    (or reused from the cache): statistics of data that passed the schema, spec, drift and skew checks."""
+    from ml_metadata.proto import metadata_store_pb2  # noqa: PLC0415
+
+    readers: dict[int, set[int]] = {}
+    for event in store.get_events_by_artifact_ids(statistics_ids):
+        if (event.type == metadata_store_pb2.Event.INPUT and event.path.steps
+                and event.path.steps[0].key == "statistics"):
+            readers.setdefault(event.artifact_id, set()).add(event.execution_id)
+    executions = {e.id: e for e in store.get_executions_by_id(sorted(set().union(*readers.values())))}
+    if not executions:
+        return set()
+    type_names = {t.id: t.name for t in store.get_execution_types_by_id(sorted({e.type_id
+                                                                               for e in executions.values()}))}
+    passed = {metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED}
+    gate_passed = {i for i, e in executions.items()
+                   if type_names[e.type_id].endswith("SchemaGate") and e.last_known_state in passed}
+    return {artifact for artifact, execution_ids in readers.items() if execution_ids & gate_passed}
+
+
 class PreviousSpanStatisticsStrategy(resolver.ResolverStrategy):
-    """Resolves `previous` to the statistics of the span before `current`'s (this run's StatisticsGen output),
-    for TFDV's drift comparison; empty on the first span."""
+    """Resolves `previous` to the statistics of the newest earlier span than `current`'s (this run's
+    StatisticsGen output) whose data passed the gate, for TFDV's drift comparison; empty on the first span.
+
+    A span the gate stopped (for drift, say) is no reference: otherwise every later span would be compared with
+    the very data that was refused, and stopped in turn.
+    """
 
     def resolve_artifacts(self, store, input_dict: dict[str, list[types.Artifact]]):
         current = input_dict["current"]
         previous = None
         if current:
-            span_of = examples_spans(store, [current[0].id] + [s.id for s in input_dict["previous"]])
-            previous = statistics_of_previous_span(current[0], input_dict["previous"], span_of)
+            passed = statistics_that_passed_the_gate(store, [s.id for s in input_dict["previous"]])
+            candidates = [s for s in input_dict["previous"] if s.id in passed]
+            span_of = examples_spans(store, [current[0].id] + [s.id for s in candidates])
+            previous = statistics_of_previous_span(current[0], candidates, span_of)
         return {"current": current, "previous": [previous] if previous else []}

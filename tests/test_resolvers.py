@@ -56,3 +56,35 @@ def test_previous_span_is_the_newest_artifact_of_the_span_before():
     assert statistics_of_previous_span(statistics(7), all_stats, span_of) is None
     # Statistics that are not StatisticsGen's (Transform's pre-transform statistics) have no span: never chosen.
     assert statistics_of_previous_span(statistics(6), all_stats + [statistics(8)], span_of).id == 3
+
+
+def test_only_statistics_whose_data_passed_the_gate_are_a_drift_reference():
+    from ml_metadata.metadata_store import metadata_store
+    from ml_metadata.proto import metadata_store_pb2
+
+    from pipeline.resolvers import statistics_that_passed_the_gate
+
+    config = metadata_store_pb2.ConnectionConfig()
+    config.fake_database.SetInParent()
+    store = metadata_store.MetadataStore(config)
+    statistics_type = store.put_artifact_type(metadata_store_pb2.ArtifactType(name="ExampleStatistics"))
+    ids = store.put_artifacts([metadata_store_pb2.Artifact(type_id=statistics_type) for _ in range(4)])
+    gate = store.put_execution_type(metadata_store_pb2.ExecutionType(name="components.schema_gate.SchemaGate"))
+    validator = store.put_execution_type(metadata_store_pb2.ExecutionType(name="ExampleValidator"))
+    state = metadata_store_pb2.Execution
+
+    def read(artifact_id, type_id, last_state):
+        (execution_id,) = store.put_executions([state(type_id=type_id, last_known_state=last_state)])
+        event = metadata_store_pb2.Event(artifact_id=artifact_id, execution_id=execution_id,
+                                         type=metadata_store_pb2.Event.INPUT)
+        event.path.steps.add().key = "statistics"
+        store.put_events([event])
+
+    read(ids[0], validator, state.COMPLETE)
+    read(ids[0], gate, state.COMPLETE)      # span 1: passed
+    read(ids[1], validator, state.COMPLETE)
+    read(ids[1], gate, state.FAILED)        # span 2: stopped for drift
+    read(ids[2], validator, state.COMPLETE)  # span 3: the run was killed before the gate
+    read(ids[3], gate, state.CACHED)        # an unchanged rerun: the gate's earlier pass reused
+    assert statistics_that_passed_the_gate(store, ids) == {ids[0], ids[3]}
+    assert statistics_that_passed_the_gate(store, []) == set()

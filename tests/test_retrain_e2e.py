@@ -1,5 +1,5 @@
 """Retraining on new spans, end to end, as a cron job would call it: `python -m pipeline retrain` on
-`DIR/span-{SPAN}/penguins.csv`, one working directory through five calls:
+`DIR/span-{SPAN}/penguins.csv`, one working directory through six calls:
 
 1. span 1 (120 penguins) alone: trains on it and pushes version 1;
 2. span 2 (the other 224 penguins) added: trains on span 2 only, judged against span 1's model, and pushes; a
@@ -7,12 +7,15 @@
    leaves span 2's version alone in the serving directory;
 3. no new span: nothing runs, and the command says so;
 4. span 3 (Biscoe penguins only: the island shares moved past the spec's drift bound against span 2): the run
-   stops before Transform, naming the column and the distance, and nothing is pushed.
+   stops before Transform, naming the column and the distance, and nothing is pushed;
+5. span 4 (span 2's penguins again): compared with span 2, the newest span that passed the gate, not with the
+   refused span 3, so it trains.
 The spec is the bundled one with lower absolute bounds, so that a model of 80 training rows passes them, and
 wider change bounds: span 2's eval split has about 75 rows, so one penguin is more than a point of accuracy, and
 the bundled bounds (0.02, 0.03, 15 g) would judge sampling noise between two small models rather than retraining.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -54,6 +57,14 @@ def newest_run(workdir):
         baseline = {e.artifact_id for e in store.get_events_by_execution_ids([executions["Evaluator"][-1].id])
                     if e.type == metadata_store_pb2.Event.INPUT and e.path.steps[0].key == "baseline_model"}
     return {node: e[-1].last_known_state for node, e in executions.items()}, results.run_outputs(store, run), baseline
+
+
+def gate_previous_statistics(workdir) -> set[int]:
+    """Ids of the previous span's statistics that the newest run's SchemaGate compared with (drift)."""
+    store = metadata_store.MetadataStore(local_runner.metadata_config(str(workdir / "metadata.sqlite")))
+    gate = results.executions_by_node(store, results.pipeline_runs(store)[-1])["SchemaGate"][-1]
+    return {e.artifact_id for e in store.get_events_by_execution_ids([gate.id])
+            if e.type == metadata_store_pb2.Event.INPUT and e.path.steps[0].key == "previous_statistics"}
 
 
 def examples_per_split(statistics) -> dict[str, int]:
@@ -110,6 +121,10 @@ def scenario(tmp_path_factory):
     outcome["drift"] = run_cli(*args)
     outcome["drift_versions"] = versions(workdir / "serving")
     outcome["drift_run"] = newest_run(workdir)
+    write_span(spans, 4, penguins.drop(first.index))
+    outcome["after_drift"] = run_cli(*args)
+    outcome["after_drift_run"] = newest_run(workdir)
+    outcome["after_drift_previous"] = gate_previous_statistics(workdir)
     return outcome
 
 
@@ -133,6 +148,10 @@ def test_new_span_trains_on_that_span_only_and_pushes_when_no_head_got_worse(sce
     assert results.describe_failures(evaluation.uri) == []
     _, first_outputs, _ = scenario["span1_run"]
     assert baseline == {first_outputs["Trainer"]["model"][0].id}
+    # The push record beside the model names the span it was trained on.
+    (version,) = scenario["span2_versions"]
+    record = json.loads((scenario["serving"] / version / "assets.extra" / "push.json").read_text())
+    assert record["data"]["span"] == 2 and record["data"]["uri"] == examples.uri
 
 
 def test_a_second_retrain_while_one_runs_exits_at_once_saying_so(scenario):
@@ -167,3 +186,16 @@ def test_a_span_that_drifted_past_the_bound_stops_before_transform(scenario):
     for component in ("Transform", "Trainer", "Evaluator", "Pusher"):
         assert component not in states, states
     assert scenario["drift_versions"] == scenario["span2_versions"]
+
+
+def test_a_span_after_a_refused_one_is_compared_with_the_last_span_that_passed(scenario):
+    result = scenario["after_drift"]
+    assert result.returncode in (cli.EXIT_PUSHED, cli.EXIT_NOT_BLESSED), (result.stdout[-2000:], result.stderr[-3000:])
+    assert "new span 4: retraining on it" in result.stdout
+    assert "moved further from the previous span" not in result.stderr
+    states, outputs, _ = scenario["after_drift_run"]
+    assert outputs["CsvExampleGen"]["examples"][0].custom_properties["span"].int_value == 4
+    assert states["Transform"] == metadata_store_pb2.Execution.COMPLETE
+    # The drift check ran against span 2's statistics, not span 3's.
+    _, span2_outputs, _ = scenario["span2_run"]
+    assert scenario["after_drift_previous"] == {span2_outputs["StatisticsGen"]["statistics"][0].id}
