@@ -1,6 +1,7 @@
 """Where the input records are: `--data` resolved into ExampleGen's settings. No TFX import."""
 
 import dataclasses
+import posixpath
 import re
 from pathlib import Path
 from typing import Optional
@@ -22,7 +23,7 @@ class DataSource:
 
     @property
     def description(self) -> str:
-        where = str(Path(self.input_base) / self.pattern)
+        where = posixpath.join(self.input_base, self.pattern)   # a URI's "gs://" keeps both slashes
         return where if self.span is None else f"{where} (span {self.span})"
 
 

@@ -247,8 +247,9 @@ def compile_command(args) -> int:
                   "training": spec.to_dict()["training"], "heads": [h.name for h in spec.heads],
                   "image": settings.image}
     output = compile_pipeline(spec, settings, Path(args.output), args.name, provenance)
+    gpus = settings.trainer.accelerator_count
     print(f"compiled {args.name or spec.name} for {settings.backend} into {output}\n"
-          f"  image {settings.image}; Trainer: {settings.trainer.accelerator_count} x {settings.accelerator_type()}, "
+          f"  image {settings.image}; Trainer: {f'{gpus} x {settings.accelerator_type()}' if gpus else 'no GPU'}, "
           f"{settings.trainer.cpu_limit:g} CPU, {settings.trainer.memory_limit_gb:g} GB\n"
           f"  pass the pipeline root ({settings.pipeline_root}) again to submit/schedule")
     return 0

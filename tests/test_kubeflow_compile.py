@@ -152,3 +152,16 @@ def test_default_beam_args_are_the_local_runners_in_process_ones():
     from pipeline.local_runner import IN_PROCESS_BEAM_ARGS
 
     assert KubeflowSettings.beam_args == IN_PROCESS_BEAM_ARGS
+
+
+def test_the_gate_names_the_data_by_its_uri_with_both_slashes(compiled):
+    text, _ = compiled
+    assert "gs://bucket/data/penguins/*.csv" in text and "gs:/bucket/data" not in text
+
+
+def test_a_cpu_only_trainer_is_printed_as_such(tmp_path, capsys):
+    code = cli.main(["compile", "--heads", str(PENGUINS_HEADS), "--output", str(tmp_path / "p.yaml"), "--image",
+                     IMAGE, "--pipeline-root", "gs://bucket/root", "--data-root", "gs://bucket/data/penguins",
+                     "--serving-dir", "gs://bucket/serving/penguins", "--gpu-count", "0", "--gpu-type", GPU_TYPE])
+    assert code == 0
+    assert "Trainer: no GPU, 4 CPU, 16 GB" in capsys.readouterr().out
