@@ -148,6 +148,7 @@ def run_pipeline(args: argparse.Namespace, spec, spec_path: Path, schema: Option
     print(f"workdir {workdir}", flush=True)
     from ml_metadata.metadata_store import metadata_store  # noqa: PLC0415
 
+    from components.serving_dir import rolled_back_model_uris  # noqa: PLC0415
     from pipeline import local_runner, report, results  # noqa: PLC0415
     from pipeline.eval_config import HeadsChangedError  # noqa: PLC0415
     from pipeline.pipeline import create_pipeline  # noqa: PLC0415
@@ -167,7 +168,8 @@ def run_pipeline(args: argparse.Namespace, spec, spec_path: Path, schema: Option
             schema_path=str(schema.resolve()) if schema else None, serving_dir=str(serving_dir),
             metadata_connection_config=local_runner.metadata_config(str(metadata_path)),
             beam_pipeline_args=beam_args, enable_cache=not args.no_cache,
-            baseline_heads=results.latest_blessed_model_heads(store), provenance=provenance,
+            baseline_heads=results.latest_blessed_model_heads(store, rolled_back_model_uris(str(serving_dir))),
+            provenance=provenance,
             serving_statistics=str(Path(args.serving_stats).resolve()) if args.serving_stats else None,
             component_beam_args=component_beam_args)
     except HeadsChangedError as e:

@@ -10,6 +10,7 @@ from tfx import types
 from tfx.dsl.components.common import resolver
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import _BLESSED, _CURRENT_MODEL_ID
 
+from components.serving_dir import rolled_back_model_uris
 from pipeline.lineage import examples_span
 
 
@@ -32,14 +33,25 @@ def blessed_model_before(candidate, models: list, blessings: list) -> tuple[Opti
 
 class BlessedModelBeforeCandidateStrategy(resolver.ResolverStrategy):
     """Resolves `model`/`model_blessing` to the newest blessed model older than `candidate` (see
-    `blessed_model_before`); `candidate` is the Trainer's output of this run."""
+    `blessed_model_before`) that `rollback` has not taken out of service; `candidate` is the Trainer's output of
+    this run.
+
+    Args:
+      serving_dir: the serving base directory, whose rolled-back versions' push records name the models to pass
+        over: after a rollback the baseline is the model serving again, not the one rolled back for being bad.
+    """
+
+    def __init__(self, serving_dir: str = ""):
+        self._serving_dir = serving_dir
 
     def resolve_artifacts(self, store, input_dict: dict[str, list[types.Artifact]]):
-        del store  # everything needed is in the inputs
+        del store  # everything needed is in the inputs and the serving directory
         candidates = input_dict["candidate"]
         if not candidates:
             return {key: [] for key in input_dict}
-        model, blessing = blessed_model_before(candidates[0], input_dict["model"], input_dict["model_blessing"])
+        rolled_back = rolled_back_model_uris(self._serving_dir) if self._serving_dir else set()
+        models = [m for m in input_dict["model"] if m.uri not in rolled_back]
+        model, blessing = blessed_model_before(candidates[0], models, input_dict["model_blessing"])
         return {"candidate": candidates, "model": [model] if model else [],
                 "model_blessing": [blessing] if blessing else []}
 

@@ -2,7 +2,7 @@
 
 import dataclasses
 import json
-from typing import Optional
+from typing import Collection, Optional
 
 import tensorflow_model_analysis as tfma
 from ml_metadata.metadata_store import metadata_store
@@ -72,14 +72,19 @@ def run_outputs(store: metadata_store.MetadataStore, run) -> dict[str, dict[str,
     return outputs
 
 
-def latest_blessed_model_heads(store: metadata_store.MetadataStore) -> Optional[list[str]]:
+def latest_blessed_model_heads(store: metadata_store.MetadataStore,
+                               rolled_back_model_uris: Collection[str] = ()) -> Optional[list[str]]:
     """The heads of the model the Evaluator will take as its baseline, None if no model was ever blessed.
 
-    The same choice as TFX's LatestBlessedModelStrategy (the blessed model with the highest id); its heads are read
-    from the spec its Trainer execution was given.
+    The same choice as TFX's LatestBlessedModelStrategy (the blessed model with the highest id), passing over the
+    models `rollback` took out of service (`rolled_back_model_uris`) as the local baseline resolver does; its heads
+    are read from the spec its Trainer execution was given.
     """
     blessed = [_custom_int(b, "current_model_id") for b in store.get_artifacts_by_type("ModelBlessing")
                if _custom_int(b, "blessed") == 1]
+    if blessed and rolled_back_model_uris:
+        uris = {a.id: a.uri for a in store.get_artifacts_by_id(blessed)}
+        blessed = [m for m in blessed if uris.get(m) not in set(rolled_back_model_uris)]
     if not blessed:
         return None
     model_id = max(blessed)

@@ -88,3 +88,20 @@ def test_only_statistics_whose_data_passed_the_gate_are_a_drift_reference():
     read(ids[3], gate, state.CACHED)        # an unchanged rerun: the gate's earlier pass reused
     assert statistics_that_passed_the_gate(store, ids) == {ids[0], ids[3]}
     assert statistics_that_passed_the_gate(store, []) == set()
+
+
+def test_a_rolled_back_model_is_never_the_baseline(tmp_path):
+    import json
+
+    models = [model(1), model(2), model(3)]
+    for m in models:
+        m.uri = f"/artifacts/Trainer/model/{m.id}"
+    record = tmp_path / ".rolled-back" / "1795514482" / "assets.extra" / "push.json"
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps({"model_uri": models[2].uri}))   # model 3 was pushed, then rolled back
+    inputs = {"candidate": [model(4)], "model": models, "model_blessing": [blessing(1), blessing(2), blessing(3)]}
+    chosen = BlessedModelBeforeCandidateStrategy(serving_dir=str(tmp_path)).resolve_artifacts(None, inputs)
+    assert [m.id for m in chosen["model"]] == [2]     # the model serving again
+    assert [b.get_int_custom_property("current_model_id") for b in chosen["model_blessing"]] == [2]
+    # Without a serving directory (or before any rollback) the choice is the newest blessed model.
+    assert [m.id for m in BlessedModelBeforeCandidateStrategy().resolve_artifacts(None, inputs)["model"]] == [3]

@@ -64,3 +64,33 @@ def test_a_bound_missing_on_a_slice_says_tfma_suppressed_it(tmp_path):
                                "needs >= 0.95") and lines[0].endswith(SUPPRESSED_SLICE_NOTE)
     assert "min_slice_size" in SUPPRESSED_SLICE_NOTE
     assert SUPPRESSED_SLICE_NOTE not in lines[1] and lines[1].startswith("sex: binary_accuracy on slice ")
+
+
+def test_the_baselines_heads_pass_over_a_rolled_back_model():
+    import json
+
+    from ml_metadata.metadata_store import metadata_store
+    from ml_metadata.proto import metadata_store_pb2 as mlmd
+
+    from pipeline.results import latest_blessed_model_heads
+
+    config = mlmd.ConnectionConfig()
+    config.fake_database.SetInParent()
+    store = metadata_store.MetadataStore(config)
+    model_type = store.put_artifact_type(mlmd.ArtifactType(name="Model"))
+    blessing_type = store.put_artifact_type(mlmd.ArtifactType(name="ModelBlessing"))
+    trainer_type = store.put_execution_type(mlmd.ExecutionType(name="Trainer"))
+    for number, heads in ((1, ["species", "sex"]), (2, ["species", "sex", "body_mass_g"])):
+        (model_id,) = store.put_artifacts([mlmd.Artifact(type_id=model_type, uri=f"/models/{number}")])
+        trainer = mlmd.Execution(type_id=trainer_type)
+        trainer.custom_properties["custom_config"].string_value = json.dumps(
+            {"heads_spec": {"heads": [{"name": h} for h in heads]}})
+        (trainer_id,) = store.put_executions([trainer])
+        store.put_events([mlmd.Event(artifact_id=model_id, execution_id=trainer_id, type=mlmd.Event.OUTPUT)])
+        blessing = mlmd.Artifact(type_id=blessing_type)
+        blessing.custom_properties["current_model_id"].int_value = model_id
+        blessing.custom_properties["blessed"].int_value = 1
+        store.put_artifacts([blessing])
+    assert latest_blessed_model_heads(store) == ["species", "sex", "body_mass_g"]
+    assert latest_blessed_model_heads(store, {"/models/2"}) == ["species", "sex"]
+    assert latest_blessed_model_heads(store, {"/models/1", "/models/2"}) is None
