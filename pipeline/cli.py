@@ -14,6 +14,7 @@ from typing import Optional, Sequence
 from pipeline import kubeflow_commands, logs
 from pipeline.config import SpecError, check_columns, load_spec
 from pipeline.data import resolve_data
+from pipeline.kfp_client import ClusterError
 from pipeline.preflight import DataError, check_csv_files, check_tfrecord_files
 from pipeline.retrain import PipelineBusyError, run_on_span, workdir_lock
 
@@ -279,7 +280,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except DataError as e:
         print(f"RUN STOPPED before any component: {e}\nNothing was transformed, trained or pushed.", file=sys.stderr)
         return EXIT_DATA_REJECTED
-    except kubeflow_commands.ClusterError as e:
+    except ClusterError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_FAILED

@@ -4,7 +4,6 @@ Only argparse-level code loads here; TFX and kfp load when a command runs.
 """
 
 from pipeline import kfp_client, kubeflow_runner, serving_versions
-from pipeline.kfp_client import ClusterError  # noqa: F401 - the CLI reports it as one line
 
 COMMANDS = {"compile": kubeflow_runner.compile_command, "submit": kfp_client.submit_command,
             "schedule": kfp_client.schedule_command, "rollback": serving_versions.rollback_command,
