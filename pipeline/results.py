@@ -84,7 +84,8 @@ def latest_blessed_model_heads(store: metadata_store.MetadataStore,
                if _custom_int(b, "blessed") == 1]
     if blessed and rolled_back_model_uris:
         uris = {a.id: a.uri for a in store.get_artifacts_by_id(blessed)}
-        blessed = [m for m in blessed if uris.get(m) not in set(rolled_back_model_uris)]
+        rolled_back = set(rolled_back_model_uris)
+        blessed = [m for m in blessed if uris.get(m) not in rolled_back]
     if not blessed:
         return None
     model_id = max(blessed)
