@@ -6,6 +6,7 @@ import sys
 import time
 from typing import Sequence, Union
 
+from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration import metadata
 from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner, PipelineNodeAsDoFn
 
@@ -60,8 +61,20 @@ def beam_settings(beam_args: Sequence[str], beam_workers: Union[str, int],
     return IN_PROCESS_BEAM_ARGS, worker_beam_args(int(beam_workers))
 
 
+def node_was_cached(store, pipeline_name: str, node_id: str, run_id: str) -> bool:
+    """Whether the node's execution in the pipeline run `run_id` reused an earlier one's outputs."""
+    node = store.get_context_by_type_and_name("node", f"{pipeline_name}.{node_id}")
+    run = store.get_context_by_type_and_name("pipeline_run", run_id)
+    if node is None or run is None:
+        return False
+    in_run = {e.id for e in store.get_executions_by_context(run.id)}
+    states = [e.last_known_state for e in store.get_executions_by_context(node.id) if e.id in in_run]
+    return metadata_store_pb2.Execution.CACHED in states
+
+
 class _TimedNodeDoFn(PipelineNodeAsDoFn):
-    """Runs one pipeline node as BeamDagRunner does, and reports its start, end and elapsed time."""
+    """Runs one pipeline node as BeamDagRunner does, and reports its start, end and elapsed time (or that it
+    reused an earlier run's outputs: "in 0.0 s" alone reads like a component that did nothing)."""
 
     def _run_node(self) -> None:
         print(f"[start]  {self._node_id}", file=sys.stderr, flush=True)
@@ -71,7 +84,13 @@ class _TimedNodeDoFn(PipelineNodeAsDoFn):
         except BaseException:
             print(f"[failed] {self._node_id} after {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
             raise
-        print(f"[done]   {self._node_id} in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
+        cached = " (cached)" if self._was_cached() else ""
+        print(f"[done]   {self._node_id} in {time.monotonic() - started:.1f} s{cached}", file=sys.stderr, flush=True)
+
+    def _was_cached(self) -> bool:
+        run_id = self._pipeline_runtime_spec.pipeline_run_id.field_value.string_value
+        with metadata.Metadata(self._mlmd_connection_config) as m:
+            return node_was_cached(m.store, self._pipeline_info.id, self._node_id, run_id)
 
 
 class TimedBeamDagRunner(BeamDagRunner):

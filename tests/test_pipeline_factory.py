@@ -115,39 +115,3 @@ def test_worker_beam_args_follow_the_pipelines_for_the_example_gen_and_evaluator
 def test_component_beam_args_for_an_unknown_role_are_refused(penguins_spec, tmp_path):
     with pytest.raises(ValueError, match="Pusher"):
         build(penguins_spec, tmp_path, component_beam_args={"Pusher": ("--direct_num_workers=2",)})
-
-
-@pytest.mark.parametrize("input_mib,workers,expected_roles", [
-    (1, 2, set()),                                   # penguins, the 10k and 100k benchmark data
-    (31.9, 2, set()),
-    (32, 2, {"ExampleGen", "Evaluator"}),
-    (64, 2, {"ExampleGen", "Evaluator"}),            # the 1M-row benchmark data
-    (64, 1, set()),                                  # one core: nothing to spread over
-])
-def test_worker_processes_only_for_large_input_and_several_cores(input_mib, workers, expected_roles):
-    assert set(local_runner.beam_args_by_input_size(int(input_mib * 2**20), workers)) == expected_roles
-
-
-@pytest.mark.parametrize("cores,workers", [(1, 1), (2, 2), (64, local_runner.MAX_WORKERS)])
-def test_worker_count_is_the_usable_cores_at_most_max_workers(monkeypatch, cores, workers):
-    monkeypatch.setattr(local_runner.os, "sched_getaffinity", lambda pid: set(range(cores)))
-    assert local_runner.worker_count() == workers
-
-
-def test_beam_settings_the_users_beam_args_replace_the_whole_choice():
-    args, per_role = local_runner.beam_settings(["--runner=DirectRunner", "--direct_num_workers=4"], "auto", 2**30)
-    assert args == ("--runner=DirectRunner", "--direct_num_workers=4") and per_role == {}
-
-
-def test_beam_settings_auto_adds_workers_for_large_input_only(monkeypatch):
-    monkeypatch.setattr(local_runner.os, "sched_getaffinity", lambda pid: {0, 1})
-    assert local_runner.beam_settings(None, "auto", 2**20) == (local_runner.IN_PROCESS_BEAM_ARGS, {})
-    args, per_role = local_runner.beam_settings(None, "auto", 64 * 2**20)
-    assert args == local_runner.IN_PROCESS_BEAM_ARGS
-    assert per_role == local_runner.worker_beam_args(2) and set(per_role) == {"ExampleGen", "Evaluator"}
-
-
-def test_beam_settings_a_worker_count_applies_whatever_the_input_size():
-    args, per_role = local_runner.beam_settings(None, 3, 1)
-    assert args == local_runner.IN_PROCESS_BEAM_ARGS
-    assert per_role["Evaluator"] == ("--direct_running_mode=multi_processing", "--direct_num_workers=3")

@@ -1,0 +1,66 @@
+"""The local runner: Beam settings by input size, and how it reports each component."""
+
+import pytest
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+from pipeline import local_runner
+
+
+@pytest.mark.parametrize("input_mib,workers,expected_roles", [
+    (1, 2, set()),                                   # penguins, the 10k and 100k benchmark data
+    (31.9, 2, set()),
+    (32, 2, {"ExampleGen", "Evaluator"}),
+    (64, 2, {"ExampleGen", "Evaluator"}),            # the 1M-row benchmark data
+    (64, 1, set()),                                  # one core: nothing to spread over
+])
+def test_worker_processes_only_for_large_input_and_several_cores(input_mib, workers, expected_roles):
+    assert set(local_runner.beam_args_by_input_size(int(input_mib * 2**20), workers)) == expected_roles
+
+
+@pytest.mark.parametrize("cores,workers", [(1, 1), (2, 2), (64, local_runner.MAX_WORKERS)])
+def test_worker_count_is_the_usable_cores_at_most_max_workers(monkeypatch, cores, workers):
+    monkeypatch.setattr(local_runner.os, "sched_getaffinity", lambda pid: set(range(cores)))
+    assert local_runner.worker_count() == workers
+
+
+def test_beam_settings_the_users_beam_args_replace_the_whole_choice():
+    args, per_role = local_runner.beam_settings(["--runner=DirectRunner", "--direct_num_workers=4"], "auto", 2**30)
+    assert args == ("--runner=DirectRunner", "--direct_num_workers=4") and per_role == {}
+
+
+def test_beam_settings_auto_adds_workers_for_large_input_only(monkeypatch):
+    monkeypatch.setattr(local_runner.os, "sched_getaffinity", lambda pid: {0, 1})
+    assert local_runner.beam_settings(None, "auto", 2**20) == (local_runner.IN_PROCESS_BEAM_ARGS, {})
+    args, per_role = local_runner.beam_settings(None, "auto", 64 * 2**20)
+    assert args == local_runner.IN_PROCESS_BEAM_ARGS
+    assert per_role == local_runner.worker_beam_args(2) and set(per_role) == {"ExampleGen", "Evaluator"}
+
+
+def test_beam_settings_a_worker_count_applies_whatever_the_input_size():
+    args, per_role = local_runner.beam_settings(None, 3, 1)
+    assert args == local_runner.IN_PROCESS_BEAM_ARGS
+    assert per_role["Evaluator"] == ("--direct_running_mode=multi_processing", "--direct_num_workers=3")
+
+
+def test_a_node_that_reused_an_earlier_runs_outputs_reads_as_cached():
+    config = metadata_store_pb2.ConnectionConfig()
+    config.fake_database.SetInParent()
+    store = metadata_store.MetadataStore(config)
+    node_type = store.put_context_type(metadata_store_pb2.ContextType(name="node"))
+    run_type = store.put_context_type(metadata_store_pb2.ContextType(name="pipeline_run"))
+    execution_type = store.put_execution_type(metadata_store_pb2.ExecutionType(name="Transform"))
+    transform, run_1, run_2 = store.put_contexts([
+        metadata_store_pb2.Context(type_id=node_type, name="penguins.Transform"),
+        metadata_store_pb2.Context(type_id=run_type, name="run-1"),
+        metadata_store_pb2.Context(type_id=run_type, name="run-2")])
+    state = metadata_store_pb2.Execution
+    for run, last_state in ((run_1, state.COMPLETE), (run_2, state.CACHED)):
+        (execution,) = store.put_executions([state(type_id=execution_type, last_known_state=last_state)])
+        store.put_attributions_and_associations(
+            [], [metadata_store_pb2.Association(execution_id=execution, context_id=c) for c in (transform, run)])
+
+    assert not local_runner.node_was_cached(store, "penguins", "Transform", "run-1")
+    assert local_runner.node_was_cached(store, "penguins", "Transform", "run-2")
+    assert not local_runner.node_was_cached(store, "penguins", "Trainer", "run-2")     # no such node yet
+    assert not local_runner.node_was_cached(store, "penguins", "Transform", "run-3")   # no such run yet
