@@ -16,7 +16,7 @@ from pipeline.config import SpecError, check_columns, load_spec
 from pipeline.data import resolve_data
 from pipeline.kfp_client import ClusterError
 from pipeline.preflight import DataError, check_csv_files, check_tfrecord_files
-from pipeline.retrain import PipelineBusyError, run_on_span, workdir_lock
+from pipeline.retrain import PipelineBusyError, run_on_span, workdir_busy, workdir_lock
 
 EXIT_PUSHED = 0
 EXIT_FAILED = 1          # a component failed for another reason
@@ -176,11 +176,13 @@ def run_pipeline(args: argparse.Namespace, spec, spec_path: Path, schema: Option
     except HeadsChangedError as e:
         raise SpecError(f"{spec_path}: {e}") from None
     print(f"imports and pipeline construction: {time.monotonic() - started:.1f} s", flush=True)
+    run_started = time.time()
     try:
         local_runner.run(pipeline)
     except Exception as e:  # noqa: BLE001 - every failure is reported below, with its kind
         rejected = _is_data_rejection(e)
         print(f"\nRUN STOPPED: {_root_message(e)}", file=sys.stderr)
+        record_failure(store, run_started, _root_message(e))
         if rejected:
             print("Nothing was transformed, trained or pushed.", file=sys.stderr)
         report.write_report_or_warn(store, workdir)   # a failed run's report shows how far it got
@@ -206,8 +208,9 @@ def run_pipeline(args: argparse.Namespace, spec, spec_path: Path, schema: Option
         print(f"\nnothing new to push: this model is already serving as {result.already_serving}")
         return EXIT_PUSHED
     if result.rolled_back:
-        print(f"\nnot pushed again: this model was rolled back (kept in {result.rolled_back}); change the data, "
-              f"code or spec to train a new one")
+        print(f"\nnot pushed again: this model was rolled back (kept in {result.rolled_back}); to train a new "
+              f"one, change the data, the code or what the Trainer reads (the heads, losses or training "
+              f"settings; a threshold alone re-runs only the Evaluator onwards)")
         return EXIT_PUSHED
     if result.evaluation_uri is None:
         print("\nNOT PUSHED: the run produced no evaluation.", file=sys.stderr)
@@ -226,7 +229,7 @@ def runs_command(args: argparse.Namespace) -> int:
     from pipeline import local_runner, results  # noqa: PLC0415
 
     store = metadata_store.MetadataStore(local_runner.metadata_config(str(metadata_path)))
-    print(results.format_runs(results.run_summaries(store)))
+    print(results.format_runs(results.run_summaries(store), in_progress=workdir_busy(Path(args.workdir))))
     return 0
 
 
@@ -241,6 +244,16 @@ def project_git_commit() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit + ("+dirty" if dirty else "")
+
+
+def record_failure(store, run_started: float, message: str) -> None:
+    """Keeps `message` with the failed component's execution in ML Metadata, for `report` to show later; only in
+    a pipeline run that began after `run_started` (Unix seconds): a failure before the first component has none."""
+    from pipeline import lineage, results  # noqa: PLC0415
+
+    runs = results.pipeline_runs(store)
+    if runs and runs[-1].create_time_since_epoch / 1000 >= run_started:
+        lineage.record_failure_message(store, runs[-1], message)
 
 
 def _is_data_rejection(error: BaseException) -> bool:

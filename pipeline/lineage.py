@@ -3,6 +3,15 @@ light paths (`retrain` with nothing to do) and the heavy ones (results, resolver
 
 from typing import Optional
 
+from google.protobuf import json_format
+from ml_metadata.proto import metadata_store_pb2
+from tfx.proto.orchestration import execution_result_pb2
+
+# The custom property in which TFX keeps an execution's result, its error message included (the private
+# `execution_lib._EXECUTION_RESULT`, whose module imports TensorFlow); TFX sets it only for executors that
+# report a failure through their ExecutorOutput, not for one that raises, as every component here does.
+EXECUTION_RESULT_KEY = "__execution_result__"
+
 
 def node_id(store, execution) -> str:
     """The pipeline node (component id) an execution belongs to."""
@@ -19,3 +28,25 @@ def examples_span(artifact) -> Optional[int]:
     """
     value = artifact.custom_properties.get("span") or artifact.properties.get("span")
     return value.int_value if value is not None else None
+
+
+def failure_message(execution) -> Optional[str]:
+    """The error message recorded with a failed execution, None if none was."""
+    value = execution.custom_properties.get(EXECUTION_RESULT_KEY)
+    if value is None or not value.string_value:
+        return None
+    result = json_format.Parse(value.string_value, execution_result_pb2.ExecutionResult(), ignore_unknown_fields=True)
+    return result.result_message or None
+
+
+def record_failure_message(store, run, message: str) -> list[str]:
+    """Records `message` with every failed execution of the pipeline run `run` (a `pipeline_run` context) that
+    has none yet, so that `report` can say later why the run stopped; returns those executions' nodes."""
+    recorded = []
+    for execution in store.get_executions_by_context(run.id):
+        if execution.last_known_state == metadata_store_pb2.Execution.FAILED and not failure_message(execution):
+            result = execution_result_pb2.ExecutionResult(code=1, result_message=message)
+            execution.custom_properties[EXECUTION_RESULT_KEY].string_value = json_format.MessageToJson(result)
+            store.put_executions([execution])
+            recorded.append(node_id(store, execution))
+    return recorded

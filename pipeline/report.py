@@ -151,6 +151,7 @@ class RunReport:
     provenance: dict[str, Any]
     provenance_source: str
     notes: list[str]                                # what could not be shown, and why
+    failure: Optional[tuple[str, str]] = None       # (component, error message) of a run that failed
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -572,7 +573,7 @@ def gather_report(store, run) -> RunReport:
     from ml_metadata.proto import metadata_store_pb2  # noqa: PLC0415
 
     from components.serving_dir import PUSH_RECORD, read_push_record  # noqa: PLC0415
-    from pipeline import results  # noqa: PLC0415
+    from pipeline import lineage, results  # noqa: PLC0415
 
     notes: list[str] = []
     executions = results.executions_by_node(store, run)
@@ -580,6 +581,9 @@ def gather_report(store, run) -> RunReport:
     states = {value: name for name, value in metadata_store_pb2.Execution.State.items()}
     components = [(node, states.get(runs[-1].last_known_state, "?"), runs[-1].id) for node, runs in
                   sorted(executions.items(), key=lambda item: item[1][-1].id)]
+    failure = next(((node, lineage.failure_message(runs[-1]) or "no error message was recorded")
+                    for node, runs in executions.items()
+                    if runs[-1].last_known_state == metadata_store_pb2.Execution.FAILED), None)
 
     heads: list[HeadSpec] = []
     for node in ("Trainer", "Transform"):
@@ -668,7 +672,7 @@ def gather_report(store, run) -> RunReport:
                      heads=heads, thresholds=thresholds, slicing=slicing, min_slice_size=min_slice_size,
                      metrics=metrics, blessed=blessed, failures=failures, slice_counts=slice_counts,
                      predictions=predictions, curves=curves, pushed=pushed, provenance=provenance,
-                     provenance_source=provenance_source, notes=notes)
+                     provenance_source=provenance_source, notes=notes, failure=failure)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -828,6 +832,9 @@ def render_html(report: RunReport, plots: Mapping[str, Sequence[tuple[str, str]]
              f"<style>{_STYLE}</style><script>{_CHECK_SCRIPT}</script></head><body>",
              f"<h1>Run {html.escape(report.run_id)}</h1>",
              f"<p>Started {started}. Model <b>{outcome}</b>; {html.escape(report.pushed)}.</p>"]
+    if report.failure:
+        node, message = report.failure
+        parts.append(f"<p class='fail'>{html.escape(node)} failed:</p><pre>{html.escape(message)}</pre>")
     if report.notes:
         parts.append("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in report.notes) + "</ul>")
     parts.append("<h2>Heads</h2>")

@@ -243,6 +243,7 @@ class RunSummary:
     failed_at: Optional[str]            # the component that failed, if any
     provenance: dict
     from_cache: bool = False            # the Pusher's outcome was an earlier run's (nothing changed)
+    unfinished_at: Optional[str] = None  # the component whose execution never ended: still running, or killed
 
 
 def _thresholded_metrics(eval_config_json: str) -> dict[str, str]:
@@ -270,6 +271,10 @@ def run_summaries(store: metadata_store.MetadataStore) -> list[RunSummary]:
         executions = executions_by_node(store, run)
         failed = [node for node, runs in executions.items()
                   if runs[-1].last_known_state == metadata_store_pb2.Execution.FAILED]
+        # A process killed mid-component (SIGKILL, Ctrl-C, a lost machine) leaves its execution RUNNING for good.
+        unfinished = [node for node, runs in executions.items()
+                      if runs[-1].last_known_state in (metadata_store_pb2.Execution.NEW,
+                                                       metadata_store_pb2.Execution.RUNNING)]
         examples = next(iter(outputs.get("CsvExampleGen", outputs.get("ImportExampleGen", {})).get("examples", [])),
                         None)
         heads: dict[str, tuple[str, Optional[float]]] = {}
@@ -288,19 +293,29 @@ def run_summaries(store: metadata_store.MetadataStore) -> list[RunSummary]:
             heads=heads, blessed=(_custom_int(blessing[0], "blessed") == 1) if blessing else None,
             pushed_version=push.version, already_serving=push.already_serving, failed_at=failed[0] if failed else None,
             provenance=provenance, from_cache=bool(executions.get("Pusher")) and
-            executions["Pusher"][-1].last_known_state == metadata_store_pb2.Execution.CACHED))
+            executions["Pusher"][-1].last_known_state == metadata_store_pb2.Execution.CACHED,
+            unfinished_at=unfinished[0] if unfinished else None))
     return summaries
 
 
-def format_runs(summaries: list[RunSummary]) -> str:
-    """The runs list as a text table, oldest first."""
+def _outcome(summary: RunSummary, running: bool) -> str:
+    """The runs list's "blessed" cell: yes or no, or how the run ended before the Evaluator decided."""
+    if summary.failed_at:
+        return "failed at " + summary.failed_at
+    if summary.unfinished_at:
+        return ("running: " if running else "interrupted at ") + summary.unfinished_at
+    return "-" if summary.blessed is None else "yes" if summary.blessed else "no"
+
+
+def format_runs(summaries: list[RunSummary], in_progress: bool = False) -> str:
+    """The runs list as a text table, oldest first; `in_progress`: a run of this workdir holds its lock now (so
+    the newest run's unfinished component is running, not killed)."""
     import time  # noqa: PLC0415
 
     rows = [("run", "started (UTC)", "span", "heads", "blessed", "pushed", "spec", "commit")]
-    for s in summaries:
+    for number, s in enumerate(summaries, start=1):
         heads = ", ".join(f"{h} {m}={'-' if v is None else f'{v:.4g}'}" for h, (m, v) in s.heads.items()) or "-"
-        outcome = ("failed at " + s.failed_at) if s.failed_at else ("yes" if s.blessed else
-                                                                   "-" if s.blessed is None else "no")
+        outcome = _outcome(s, running=in_progress and number == len(summaries))
         pushed = s.pushed_version or (f"already serving ({s.already_serving.rsplit('/', 1)[-1]})"
                                       if s.already_serving else "-")
         if s.from_cache:

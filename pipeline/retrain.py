@@ -50,6 +50,19 @@ def workdir_lock(workdir: Path) -> Iterator[None]:
         handle.close()   # closing releases the lock
 
 
+def workdir_busy(workdir: Path) -> bool:
+    """Whether a run of `workdir` holds its lock now (tried, and let go at once, without waiting)."""
+    path = workdir / LOCK_FILE
+    if not path.exists():
+        return False
+    with open(path) as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+    return False
+
+
 @dataclasses.dataclass(frozen=True)
 class SpanRun:
     """A finished run (its Pusher ran) over one span."""

@@ -100,6 +100,16 @@ def test_nothing_after_the_gate_ran(rejected_run):
     assert not set(ran) & {"Transform", "Trainer", "Evaluator", "Pusher"}
 
 
+@pytest.mark.slow
+def test_the_report_of_the_stopped_run_repeats_the_gates_reason(rejected_run):
+    workdir, _ = rejected_run
+    (page,) = (workdir / "reports").glob("*/report.html")
+    text = page.read_text()
+    assert "SchemaGate failed:" in text
+    assert "does not match the curated schema; the run stops before Transform" in text
+    assert "column &#x27;flipper_length_mm&#x27;" in text
+
+
 # Without a curated schema SchemaGen infers one from the same data, so ExampleValidator finds nothing; the gate
 # still checks the data against the heads spec before Transform would fail on it, naming no column.
 

@@ -9,6 +9,7 @@ The data holds an island never seen before and rows with missing labels: both pr
 """
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -86,12 +87,21 @@ def runs(tmp_path_factory):
         outcome[name] = run_cli(*args(spec_name))
         outcome[f"{name}_states"] = latest_run_states(workdir)
         outcome[f"{name}_versions"] = versions(workdir)
+    outcome["runs_list"] = run_cli("runs", "--workdir", str(workdir))
     return outcome
 
 
 def test_killed_run_left_nothing_in_serving(runs):
     assert runs["killed"] == -signal.SIGKILL
     assert runs["killed_versions"] == []
+
+
+def test_the_runs_list_shows_where_the_killed_run_stopped(runs):
+    listing = runs["runs_list"]
+    assert listing.returncode == 0, listing.stderr[-2000:]
+    killed, rerun = listing.stdout.splitlines()[1:3]
+    assert "interrupted at Trainer" in killed, listing.stdout
+    assert "interrupted" not in rerun and " yes " in rerun, listing.stdout
 
 
 def test_rerun_after_the_kill_completes_reusing_everything_upstream_of_the_trainer(runs):
@@ -102,6 +112,10 @@ def test_rerun_after_the_kill_completes_reusing_everything_upstream_of_the_train
     for component in ("Trainer", "Evaluator", "Pusher"):
         assert states[component] == COMPLETE, (component, states)
     assert len(runs["rerun_versions"]) == 1
+    # The runner's progress lines say which components were reused, and only those.
+    for component, state in states.items():
+        marked = re.search(rf"\[done\]\s+{component} in \d+\.\d s \(cached\)", runs["rerun"].stderr) is not None
+        assert marked == (state == CACHED), (component, state)
 
 
 def test_unseen_category_and_missing_labels_proceed(runs):

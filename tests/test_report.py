@@ -225,9 +225,13 @@ def test_page_of_a_run_stopped_before_training_says_where():
         run_id="run-2", started=0.0, components=[("StatisticsGen", "COMPLETE", 4), ("SchemaGate", "FAILED", 6)],
         heads=[], thresholds={}, slicing=[], min_slice_size=1, metrics=None, blessed=None, failures=[],
         slice_counts={}, predictions={}, curves={}, pushed="not pushed", provenance={}, provenance_source="",
-        notes=["The run produced no evaluation (it stopped before the Evaluator)."])
+        notes=["The run produced no evaluation (it stopped before the Evaluator)."],
+        failure=("SchemaGate", "SchemaAnomaliesError: the input data does not fit the heads spec; the run stops "
+                               "before Transform:\n  column 'bill_length_mm': ... such as 'NA'"))
     page = report.render_html(stopped, {})
     assert "not evaluated: the run stopped at SchemaGate" in page
+    assert "SchemaGate failed:</p><pre>SchemaAnomaliesError: the input data does not fit" in page
+    assert "column &#x27;bill_length_mm&#x27;: ... such as &#x27;NA&#x27;</pre>" in page
     assert "No provenance recorded" in page and "<img" not in page
 
 

@@ -33,6 +33,19 @@ def test_runs_table_shows_outcome_push_and_provenance():
     assert "already serving (1795436000)" in lines[3]
 
 
+def test_a_run_that_never_finished_a_component_reads_as_interrupted_unless_it_holds_the_lock():
+    def run(run_id, unfinished_at=None):
+        return RunSummary(run_id=run_id, started=1795435947.5, span=0, heads={}, blessed=None, pushed_version=None,
+                          already_serving=None, failed_at=None, provenance={}, unfinished_at=unfinished_at)
+
+    runs = [run("killed", "Trainer"), run("newest", "Transform")]
+    lines = format_runs(runs).splitlines()
+    assert "interrupted at Trainer" in lines[1] and "interrupted at Transform" in lines[2]
+    # While a run holds the workdir's lock, the newest run's component is running; older ones were still killed.
+    lines = format_runs(runs, in_progress=True).splitlines()
+    assert "interrupted at Trainer" in lines[1] and "running: Transform" in lines[2]
+
+
 def test_the_runs_list_names_metrics_as_the_spec_and_the_run_table_do():
     assert spec_metric_name("sparse_categorical_accuracy") == spec_metric_name("binary_accuracy") == "accuracy"
     assert spec_metric_name("mean_absolute_error") == "mae"

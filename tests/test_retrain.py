@@ -11,7 +11,7 @@ import pytest
 from pipeline import cli
 from pipeline.config import SpecError
 from pipeline.data import resolve_data, spans_on_disk
-from pipeline.retrain import PipelineBusyError, finished_span_runs, workdir_lock
+from pipeline.retrain import PipelineBusyError, finished_span_runs, workdir_busy, workdir_lock
 
 from conftest import PENGUINS_HEADS, run_cli
 
@@ -65,6 +65,15 @@ def test_a_second_holder_of_the_workdir_lock_fails_at_once_naming_the_first(tmp_
         holder.kill()
         holder.wait()
     with workdir_lock(tmp_path):   # the kernel released the dead holder's lock
+        pass
+
+
+def test_workdir_busy_tells_whether_a_run_holds_the_lock_and_never_keeps_it(tmp_path):
+    assert not workdir_busy(tmp_path)          # no run yet: no lock file
+    with workdir_lock(tmp_path):
+        assert workdir_busy(tmp_path)
+    assert not workdir_busy(tmp_path)
+    with workdir_lock(tmp_path):               # asking did not leave the lock held
         pass
 
 

@@ -1,0 +1,45 @@
+"""Light readers and writers of ML Metadata records: a failed run's error message."""
+
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+from pipeline import lineage
+
+
+def store_with_a_failed_run():
+    """A store holding one pipeline run: StatisticsGen completed, SchemaGate failed."""
+    config = metadata_store_pb2.ConnectionConfig()
+    config.fake_database.SetInParent()
+    store = metadata_store.MetadataStore(config)
+    node_type = store.put_context_type(metadata_store_pb2.ContextType(name="node"))
+    run_type = store.put_context_type(metadata_store_pb2.ContextType(name="pipeline_run"))
+    execution_type = store.put_execution_type(metadata_store_pb2.ExecutionType(name="component"))
+    run, *nodes = store.put_contexts([metadata_store_pb2.Context(type_id=run_type, name="run-1")] + [
+        metadata_store_pb2.Context(type_id=node_type, name=f"penguins.{n}") for n in ("StatisticsGen", "SchemaGate")])
+    state = metadata_store_pb2.Execution
+    for node, last_state in zip(nodes, (state.COMPLETE, state.FAILED)):
+        (execution,) = store.put_executions([state(type_id=execution_type, last_known_state=last_state)])
+        store.put_attributions_and_associations(
+            [], [metadata_store_pb2.Association(execution_id=execution, context_id=c) for c in (node, run)])
+    (run_context,) = store.get_contexts_by_id([run])
+    return store, run_context
+
+
+def test_a_failure_message_is_kept_with_the_failed_execution_alone():
+    store, run = store_with_a_failed_run()
+    assert lineage.record_failure_message(store, run, "SchemaAnomaliesError: column 'x' ...") == ["SchemaGate"]
+    messages = {lineage.node_id(store, e): lineage.failure_message(e) for e in store.get_executions()}
+    assert messages == {"StatisticsGen": None, "SchemaGate": "SchemaAnomaliesError: column 'x' ..."}
+    # A message already there (TFX records its own for some failures) is not replaced.
+    assert lineage.record_failure_message(store, run, "another message") == []
+    assert {lineage.failure_message(e) for e in store.get_executions()} == {None, "SchemaAnomaliesError: column 'x' ..."}
+
+
+def test_the_message_is_where_tfx_keeps_an_execution_result_and_reads_back_with_tfx():
+    from tfx.orchestration.portable.mlmd import execution_lib  # imports TensorFlow, so not in lineage itself
+
+    store, run = store_with_a_failed_run()
+    lineage.record_failure_message(store, run, "it broke")
+    assert lineage.EXECUTION_RESULT_KEY == execution_lib._EXECUTION_RESULT
+    failed = [e for e in store.get_executions() if e.last_known_state == metadata_store_pb2.Execution.FAILED]
+    assert execution_lib.get_execution_result(failed[0]).result_message == "it broke"
