@@ -1,9 +1,11 @@
 """Runs the pipeline on this machine: BeamDagRunner, a SQLite ML Metadata store, in-process Beam (with worker
 processes for the ExampleGen and the Evaluator of large input)."""
 
+import hashlib
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Sequence, Union
 
 from ml_metadata.proto import metadata_store_pb2
@@ -95,6 +97,23 @@ class _TimedNodeDoFn(PipelineNodeAsDoFn):
 
 class TimedBeamDagRunner(BeamDagRunner):
     _PIPELINE_NODE_DO_FN_CLS = _TimedNodeDoFn
+
+
+def schema_snapshot(schema: Path, workdir: Path) -> Path:
+    """A copy of the curated schema under `<workdir>/schemas/<hash of its text>/`, the path ImportSchemaGen reads.
+
+    ImportSchemaGen's cache key holds the schema's path, not its text: given the user's file, an edited schema
+    would be taken from the cache and never checked. A path per content changes exactly when the text does, and
+    keeps each version that a run was validated against.
+    """
+    text = schema.read_bytes()
+    snapshot = workdir / "schemas" / hashlib.sha256(text).hexdigest()[:16] / "schema.pbtxt"
+    if not snapshot.exists():
+        snapshot.parent.mkdir(parents=True, exist_ok=True)
+        partial = snapshot.with_suffix(".partial")
+        partial.write_bytes(text)
+        partial.replace(snapshot)
+    return snapshot
 
 
 def metadata_config(path: str):

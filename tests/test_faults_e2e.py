@@ -1,10 +1,11 @@
-"""Faults and cache correctness, end to end, on one working directory that lives through five runs:
+"""Faults and cache correctness, end to end, on one working directory that lives through six runs:
 
 A. killed with SIGKILL (the whole process group) while the Trainer runs;
 B. the same command again: completes, with everything upstream of the Trainer reused from the cache;
 C. again with nothing changed: every component comes from the cache, nothing is pushed, and the command says so;
 D. a training setting changed: the Trainer onwards re-execute, Transform does not;
-E. a threshold changed: only the Evaluator onwards re-execute.
+E. a threshold changed: only the Evaluator onwards re-execute;
+F. the curated schema edited in place: the data is validated against the new text (and now stopped).
 The data holds an island never seen before and rows with missing labels: both proceed under their rules.
 """
 
@@ -76,9 +77,12 @@ def runs(tmp_path_factory):
         heads[name] = tmp / f"heads_{name}.yaml"
         heads[name].write_text(yaml.safe_dump(spec))
 
+    schema = tmp / "schema.pbtxt"
+    schema.write_text((ROOT / "schemas" / "penguins" / "schema.pbtxt").read_text())
+
     def args(spec_name):
         return ["run", "--data", str(data), "--heads", str(heads[spec_name]), "--workdir", str(workdir),
-                "--schema", str(ROOT / "schemas" / "penguins" / "schema.pbtxt")]
+                "--schema", str(schema)]
 
     outcome = {"killed": run_and_kill_during_trainer(args("same"))}
     outcome["killed_versions"] = versions(workdir)
@@ -87,6 +91,10 @@ def runs(tmp_path_factory):
         outcome[name] = run_cli(*args(spec_name))
         outcome[f"{name}_states"] = latest_run_states(workdir)
         outcome[f"{name}_versions"] = versions(workdir)
+    # F: the curated schema edited in place, the same path: island's unseen values are no longer tolerated.
+    schema.write_text(schema.read_text().replace("min_domain_mass: 0.9", "min_domain_mass: 1.0"))
+    outcome["schema_edited"] = run_cli(*args("threshold"))
+    outcome["schema_edited_states"] = latest_run_states(workdir)
     outcome["runs_list"] = run_cli("runs", "--workdir", str(workdir))
     return outcome
 
@@ -152,3 +160,12 @@ def test_threshold_change_reevaluates_without_retraining(runs):
     for component in UPSTREAM_OF_TRAINER + ["Trainer"]:
         assert states[component] == CACHED, (component, states)
     assert states["Evaluator"] == COMPLETE
+
+
+def test_an_edited_schema_at_the_same_path_is_checked_again(runs):
+    result = runs["schema_edited"]
+    assert result.returncode == cli.EXIT_DATA_REJECTED, result.stderr[-3000:]
+    assert "column 'island'" in result.stderr and "does not match the curated schema" in result.stderr
+    states = runs["schema_edited_states"]
+    for component in ("ImportSchemaGen", "ExampleValidator", "SchemaGate"):
+        assert states[component] != CACHED, (component, states)

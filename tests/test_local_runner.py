@@ -64,3 +64,15 @@ def test_a_node_that_reused_an_earlier_runs_outputs_reads_as_cached():
     assert local_runner.node_was_cached(store, "penguins", "Transform", "run-2")
     assert not local_runner.node_was_cached(store, "penguins", "Trainer", "run-2")     # no such node yet
     assert not local_runner.node_was_cached(store, "penguins", "Transform", "run-3")   # no such run yet
+
+
+def test_the_schema_is_read_from_a_copy_whose_path_changes_exactly_when_its_text_does(tmp_path):
+    schema = tmp_path / "schema.pbtxt"
+    schema.write_text('feature { name: "island" type: BYTES }\n')
+    first = local_runner.schema_snapshot(schema, tmp_path / "workdir")
+    assert first.read_text() == schema.read_text() and first.is_relative_to(tmp_path / "workdir" / "schemas")
+    assert local_runner.schema_snapshot(schema, tmp_path / "workdir") == first          # unchanged: same path
+    schema.write_text('feature { name: "island" type: BYTES presence { min_fraction: 1.0 } }\n')
+    edited = local_runner.schema_snapshot(schema, tmp_path / "workdir")
+    assert edited != first and edited.read_text() == schema.read_text()
+    assert first.read_text() == 'feature { name: "island" type: BYTES }\n'             # the earlier version kept
