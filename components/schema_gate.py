@@ -42,10 +42,7 @@ def describe_anomalies(anomalies_by_split: dict[str, anomalies_pb2.Anomalies]) -
 
 
 def _total_values(feature: statistics_pb2.FeatureNameStatistics) -> int:
-    for kind in ("num_stats", "string_stats", "bytes_stats", "struct_stats"):
-        if feature.HasField(kind):
-            return getattr(feature, kind).common_stats.tot_num_values
-    return 0
+    return _common_statistics(feature).tot_num_values
 
 
 def _column_name(feature: statistics_pb2.FeatureNameStatistics) -> str:
@@ -96,6 +93,40 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def describe_columns_the_spec_cannot_read(stats_by_split: dict[str, statistics_pb2.DatasetFeatureStatisticsList],
+                                          feature_columns: list[str], label_columns: list[str]) -> list[str]:
+    """One line per feature column that no example of the train split has, and per spec column (feature or
+    label) that holds more than one value in some example.
+
+    A curated schema flags both (`presence`, `value_count`); without one, SchemaGen infers a schema that lacks
+    the column, or takes it as a list, and Transform fails on it naming no column. A CSV column missing from the
+    header is stopped earlier, by the preflight; in tf.Examples a feature is simply absent.
+    """
+    lines = []
+    train = stats_by_split.get("train")
+    if train is not None:
+        for column in feature_columns:
+            feature = _column_statistics(train, column)
+            if feature is None or _total_values(feature) == 0:
+                lines.append(f"column {column!r} (train split): a feature of the heads spec, but no example has a "
+                             f"value for it (check its name in the data)")
+    for split, stats_list in sorted(stats_by_split.items()):
+        for column in feature_columns + label_columns:
+            feature = _column_statistics(stats_list, column)
+            most = _common_statistics(feature).max_num_values if feature is not None else 0
+            if most > 1:
+                lines.append(f"column {column!r} ({split} split): some examples hold up to {most} values; the heads "
+                             f"spec reads one value per example")
+    return lines
+
+
+def _common_statistics(feature: statistics_pb2.FeatureNameStatistics) -> statistics_pb2.CommonStatistics:
+    for kind in ("num_stats", "string_stats", "bytes_stats", "struct_stats"):
+        if feature.HasField(kind):
+            return getattr(feature, kind).common_stats
+    return statistics_pb2.CommonStatistics()
 
 
 def describe_text_in_numeric_columns(schema, statistics: statistics_pb2.DatasetFeatureStatisticsList,
@@ -229,22 +260,28 @@ def SchemaGate(anomalies: InputArtifact[ExampleAnomalies], statistics: InputArti
                label_columns: Parameter[str] = "", data_source: Parameter[str] = "the input data",
                drift_bounds: Parameter[str] = "{}", skew_bounds: Parameter[str] = "{}",
                serving_statistics_path: Parameter[str] = "", numeric_columns: Parameter[str] = "",
-               label_classes: Parameter[str] = "{}") -> None:
-    """Fails when ExampleValidator found anomalies, a label column (comma-separated `label_columns`) has no
-    value in a split, the data does not fit the heads spec (text in a column of `numeric_columns`, a label
-    column with none of its classes, `label_classes` as JSON `{column: [class, ...]}`), or the train split moved
+               label_classes: Parameter[str] = "{}", feature_columns: Parameter[str] = "",
+               schema_source: Parameter[str] = "the curated schema") -> None:
+    """Fails when ExampleValidator found anomalies against `schema` (`schema_source` names it), the data does
+    not fit the heads spec (a label column, of comma-separated `label_columns`, without a value in a split; a
+    column of `feature_columns` absent; a spec column with several values in an example; text in a column of
+    `numeric_columns`; a label column with none of its classes, `label_classes` as JSON
+    `{column: [class, ...]}`), or the train split moved
     past a drift bound against `previous_statistics` (the previous span's) or past a skew bound against the
     statistics file at `serving_statistics_path` (bounds as JSON `{column: bound}`); otherwise passes `schema`
     on as `validated_schema`."""
     statistics_by_split = read_per_split(statistics, _STATISTICS_FILE, statistics_pb2.DatasetFeatureStatisticsList)
     lines = describe_anomalies(read_per_split(anomalies, _ANOMALIES_FILE, anomalies_pb2.Anomalies))
-    lines += describe_empty_labels(statistics_by_split, [c for c in label_columns.split(",") if c])
     schema_proto, train_statistics = _read_schema(schema), statistics_by_split["train"]
-    spec_lines = describe_text_in_numeric_columns(schema_proto, train_statistics,
-                                                  [c for c in numeric_columns.split(",") if c])
+    spec_lines = describe_empty_labels(statistics_by_split, [c for c in label_columns.split(",") if c])
+    spec_lines += describe_columns_the_spec_cannot_read(statistics_by_split,
+                                                       [c for c in feature_columns.split(",") if c],
+                                                       [c for c in label_columns.split(",") if c])
+    spec_lines += describe_text_in_numeric_columns(schema_proto, train_statistics,
+                                                   [c for c in numeric_columns.split(",") if c])
     spec_lines += describe_labels_without_a_class(schema_proto, train_statistics, json.loads(label_classes))
     if lines or spec_lines:
-        broken = " and ".join((["does not match the curated schema"] if lines else [])
+        broken = " and ".join(([f"does not match {schema_source}"] if lines else [])
                               + (["does not fit the heads spec"] if spec_lines else []))
         raise SchemaAnomaliesError(
             f"{data_source} {broken}; the run stops before Transform:\n  " + "\n  ".join(lines + spec_lines))

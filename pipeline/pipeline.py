@@ -133,7 +133,9 @@ def create_pipeline(*, name: str, root: str, data: DataSource, spec: HeadsSpec, 
                              skew_bounds=json.dumps({b.column: b.threshold for b in spec.skew}),
                              serving_statistics_path=serving_statistics or "",
                              numeric_columns=",".join(spec.numeric_columns),
-                             label_classes=json.dumps({c: list(k) for c, k in spec.label_classes.items()}))
+                             label_classes=json.dumps({c: list(k) for c, k in spec.label_classes.items()}),
+                             feature_columns=",".join(f.name for f in spec.features),
+                             schema_source="the curated schema" if schema_path else "the schema SchemaGen inferred")
 
     transform = transform_component(example_gen.outputs["examples"], schema_gate.outputs["validated_schema"], spec)
     trainer = Trainer(

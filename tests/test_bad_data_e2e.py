@@ -41,7 +41,7 @@ PREFLIGHT_CASES = {
     "empty_file": (lambda p: p.write_text(""), ["the file is empty"]),
     "header_only": (lambda p: p.write_text(HEADER + "\n"), ["a header but no data rows"]),
     "not_csv_binary": (lambda p: p.write_bytes(b"\x1f\x8b\x08\x00" + bytes(range(256)) * 4),
-                       ["not a CSV file (it holds binary data)"]),
+                       ["not a CSV file (it holds binary data; if it is TFRecord data, pass --format tfrecord)"]),
     "not_csv_text": (lambda p: p.write_text('{"species": "Adelie", "island": "Dream"}\n'),
                      ["column 'island' is not in the header of"]),
 }
@@ -106,7 +106,7 @@ def test_the_report_of_the_stopped_run_repeats_the_gates_reason(rejected_run):
     (page,) = (workdir / "reports").glob("*/report.html")
     text = page.read_text()
     assert "SchemaGate failed:" in text
-    assert "does not match the curated schema; the run stops before Transform" in text
+    assert "does not match the curated schema and does not fit the heads spec; the run stops before Transform" in text
     assert "column &#x27;flipper_length_mm&#x27;" in text
 
 

@@ -141,3 +141,30 @@ def test_numeric_columns_are_compared_by_jensen_shannon_divergence_for_skew():
     lines = describe_distribution_shift(training, island_schema(), drift={}, skew={"bill_length_mm": 0.1},
                                         serving_statistics=serving)
     assert len(lines) == 1 and lines[0].startswith("column 'bill_length_mm': ") and "Jensen" in lines[0], lines
+
+
+def example_statistics(**columns):
+    """TFDV's statistics of tf.Example-like rows: each column a list of value lists, None where absent."""
+    import pyarrow as pa
+    from tensorflow_data_validation.statistics.stats_impl import generate_statistics_in_memory
+
+    batch = pa.RecordBatch.from_arrays([pa.array(values) for values in columns.values()], list(columns))
+    return generate_statistics_in_memory(batch)
+
+
+def test_a_feature_no_example_has_and_a_column_with_several_values_are_named():
+    from components.schema_gate import describe_columns_the_spec_cannot_read
+
+    train = example_statistics(f1=[[0.5], [1.5, 2.5], None], color=[[b"red"], None, [b"blue"]],
+                               kind=[[b"fish"], [b"bird"], [b"fish", b"bird"]])
+    evaluation = example_statistics(f1=[[0.5]], color=[[b"red"]], kind=[[b"fish"]])
+    lines = describe_columns_the_spec_cannot_read({"train": train, "eval": evaluation},
+                                                  ["f1", "color", "count"], ["kind"])
+    assert lines == [
+        "column 'count' (train split): a feature of the heads spec, but no example has a value for it (check its "
+        "name in the data)",
+        "column 'f1' (train split): some examples hold up to 2 values; the heads spec reads one value per example",
+        "column 'kind' (train split): some examples hold up to 2 values; the heads spec reads one value per "
+        "example"]
+    assert describe_columns_the_spec_cannot_read({"train": evaluation, "eval": evaluation},
+                                                 ["f1", "color"], ["kind"]) == []
