@@ -76,13 +76,41 @@ def resolve_data(path: Path, data_format: Optional[str] = None) -> tuple[DataSou
     if not path.exists():
         raise SpecError(f"--data: {path} does not exist")
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+        # Hidden files and `_` markers (`_SUCCESS`, as Beam and Spark jobs leave beside their output) are no data.
+        files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith((".", "_")))
         if not files:
             raise SpecError(f"--data: folder {path} holds no files")
-        fmt = data_format or ("tfrecord" if files[0].name.endswith(TFRECORD_SUFFIXES) else "csv")
-        csvs = [p for p in files if p.suffix == ".csv"]
-        if fmt == "csv" and csvs:
-            return DataSource(input_base=str(path.resolve()), pattern="*.csv", format=fmt), csvs
-        return DataSource(input_base=str(path.resolve()), pattern="*", format=fmt), files
+        return folder_source(path, files, data_format)
     fmt = data_format or ("tfrecord" if path.name.endswith(TFRECORD_SUFFIXES) else "csv")
     return DataSource(input_base=str(path.resolve().parent), pattern=path.name, format=fmt), [path]
+
+
+def folder_source(folder: Path, files: list[Path], data_format: Optional[str]) -> tuple[DataSource, list[Path]]:
+    """A folder's input files and the one file pattern ExampleGen reads them by; the format, unless given, from
+    the files' suffixes. Files of another format beside them (a README) are left out, as long as one pattern can
+    leave them out.
+
+    Raises:
+      SpecError: the folder mixes CSV and TFRecord files, or no one pattern tells the input from the rest.
+    """
+    names = ", ".join(p.name for p in files[:5]) + (", ..." if len(files) > 5 else "")
+    csvs = [p for p in files if p.suffix == ".csv"]
+    records = [p for p in files if p.name.endswith(TFRECORD_SUFFIXES)]
+    fmt = data_format
+    if fmt is None:
+        if csvs and records:
+            raise SpecError(f"--data: folder {folder} holds both CSV and TFRecord files ({names}); pass --format "
+                            f"csv or --format tfrecord, or keep one format per folder")
+        fmt = "tfrecord" if records else "csv"
+    base = str(folder.resolve())
+    if fmt == "csv":
+        return (DataSource(base, "*.csv", fmt), csvs) if csvs else (DataSource(base, "*", fmt), files)
+    if not records or len(records) == len(files):
+        return DataSource(base, "*", fmt), files
+    suffixes = sorted({"." + p.name.rsplit(".", 1)[-1] for p in records})
+    if len(suffixes) > 1:
+        others = ", ".join(p.name for p in files if p not in records)
+        raise SpecError(f"--data: folder {folder} holds TFRecord files ending in {' and '.join(suffixes)} beside "
+                        f"other files ({others}); ExampleGen reads a folder by one file pattern: move the other "
+                        f"files out, or give the TFRecord files one suffix")
+    return DataSource(base, "*" + suffixes[0], fmt), records

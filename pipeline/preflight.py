@@ -34,7 +34,8 @@ def check_csv_file(path: Path, spec: HeadsSpec) -> int:
         raise DataError(f"{path}: the file is empty (expected a header row and data rows)")
     with open(path, "rb") as f:
         if b"\x00" in f.read(_SNIFF_BYTES):
-            raise DataError(f"{path}: not a CSV file (it holds binary data)")
+            raise DataError(f"{path}: not a CSV file (it holds binary data; if it is TFRecord data, pass --format "
+                            f"tfrecord)")
     rows = 0
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.reader(f)
