@@ -20,8 +20,16 @@ def wrapped_angle_difference(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
     return tf.minimum(difference, 2.0 * math.pi - difference)
 
 
+class _MeanOfCountedRows(keras.metrics.Mean):
+    """A weighted mean that is NaN over no rows (Keras's Mean gives 0), as TFMA's own metrics are: a slice where
+    no row has the head's label then reads as unjudged, never as a perfect angle or a zero accuracy."""
+
+    def result(self):
+        return tf.where(self.count > 0, tf.math.divide_no_nan(self.total, self.count), float("nan"))
+
+
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class SubsetAccuracy(keras.metrics.Mean):
+class SubsetAccuracy(_MeanOfCountedRows):
     """Accuracy over the rows whose true class is one of `class_indices` (other rows are not counted).
 
     A prediction counts as right only when it names the true class, so predicting a subset class for a row
@@ -49,7 +57,7 @@ class SubsetAccuracy(keras.metrics.Mean):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class MeanAngularErrorDegrees(keras.metrics.Mean):
+class MeanAngularErrorDegrees(_MeanOfCountedRows):
     """Mean absolute angular error in degrees, the shorter way round (0 to 180), of angles given in radians."""
 
     def __init__(self, name: str = "angular_error_deg", dtype=None):

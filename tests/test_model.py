@@ -207,6 +207,16 @@ def test_mean_angular_error_is_in_degrees_the_short_way_round():
     assert float(metric.result()) == pytest.approx((np.degrees(0.2) + 180 + 0) / 3, rel=1e-4)
 
 
+def test_metrics_over_no_labelled_rows_are_nan_not_a_perfect_or_zero_score():
+    from components.metrics import MeanAngularErrorDegrees, SubsetAccuracy
+
+    angle, subset = MeanAngularErrorDegrees(), SubsetAccuracy([1])
+    angle.update_state(np.array([1.0], np.float32), np.array([[0.0]], np.float32), sample_weight=np.zeros(1))
+    subset.update_state(np.array([1, 0]), np.eye(2, dtype=np.float32), sample_weight=np.array([0.0, 1.0]))
+    assert np.isnan(float(angle.result())) and np.isnan(float(subset.result()))
+    assert np.isnan(float(MeanAngularErrorDegrees().result()))      # nothing seen at all
+
+
 @pytest.fixture(scope="module")
 def quality_report(penguins_spec):
     """The quality report's 5-fold cross-validation on penguins (about 2 minutes on 2 cores)."""
