@@ -11,7 +11,7 @@ from pipeline import logs
 @pytest.fixture
 def quiet(monkeypatch):
     monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
-    saved = {name: list(logging.getLogger(name).filters) for name in ("absl", "tensorflow")}
+    saved = {name: list(logging.getLogger(name).filters) for name in logs.FILTERED_LOGGERS}
     with warnings.catch_warnings():
         logs.quiet_harmless_logs()
         yield
@@ -26,6 +26,9 @@ def test_known_harmless_lines_are_dropped_and_every_other_line_kept(quiet, caplo
                                           "repeated tracing. This warning is safe to ignore if ...")
         logging.getLogger("tensorflow").warning("From tfx_bsl/x.py:343: parse_example_dataset (from ...) is "
                                                 "deprecated and will be removed in a future version.")
+        logging.getLogger("apache_beam.io.tfrecordio").warning(
+            "Couldn't find python-snappy so the implementation of _TFRecordUtil._masked_crc32c is not as fast as "
+            "it could be.")
         logging.getLogger("absl").warning("Evaluator: the baseline model could not be loaded")
         logging.getLogger("tensorflow").error("Tables initialized inside a tf.function: failed")   # an error
     assert [r.getMessage() for r in caplog.records] == ["Evaluator: the baseline model could not be loaded",
