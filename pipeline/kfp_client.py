@@ -15,10 +15,34 @@ from pipeline.config import SpecError
 
 # kfp's cron (robfig/cron) has six fields, seconds first: "0 0 3 * * *" is 03:00:00 every day.
 CRON_FIELDS = 6
+# Each field's name, smallest and largest value, and the names it accepts for values (robfig/cron's).
+_CRON_RANGES = (("seconds", 0, 59, ()), ("minutes", 0, 59, ()), ("hours", 0, 23, ()), ("day of month", 1, 31, ()),
+                ("month", 1, 12, ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")),
+                ("day of week", 0, 6, ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")))
+
+
+def _cron_field_problem(field: str, name: str, low: int, high: int, names: tuple[str, ...]) -> Optional[str]:
+    """Why a cron field is not one robfig/cron reads (`*`, `?`, values, ranges, steps, lists), None if it is."""
+    for item in field.split(","):
+        span, _, step = item.partition("/")
+        if step and not (step.isdigit() and int(step) > 0):
+            return f"{name} field {field!r}: the step {step!r} is not a positive number"
+        if span in ("*", "?"):
+            continue
+        for value in span.split("-", 1):
+            if value.upper() in names:
+                continue
+            if not value.isdigit():
+                return f"{name} field {field!r}: {value!r} is not a number" + (
+                    f" or one of {', '.join(names[:3])}, ..." if names else "")
+            if not low <= int(value) <= high:
+                return f"{name} field {field!r}: {value} is outside {low}-{high}"
+    return None
 
 
 def check_cron(expression: str) -> str:
-    """Returns the expression if it has kfp's six fields; otherwise raises SpecError saying how to fix it."""
+    """Returns the expression if it is kfp's cron (six fields, seconds first, each one robfig/cron reads);
+    otherwise raises SpecError saying how to fix it."""
     fields = expression.split()
     if len(fields) == CRON_FIELDS - 1:
         raise SpecError(f"--cron: {expression!r} has 5 fields; kfp's cron has 6, seconds first "
@@ -26,6 +50,11 @@ def check_cron(expression: str) -> str:
     if len(fields) != CRON_FIELDS:
         raise SpecError(f"--cron: {expression!r} has {len(fields)} fields; kfp's cron has 6, seconds first "
                         f"(e.g. '0 0 3 * * *': 03:00:00 every day)")
+    for field, (name, low, high, names) in zip(fields, _CRON_RANGES):
+        problem = _cron_field_problem(field, name, low, high, names)
+        if problem:
+            raise SpecError(f"--cron: {expression!r}: {problem} (fields: seconds minutes hours day-of-month month "
+                            f"day-of-week)")
     return " ".join(fields)
 
 

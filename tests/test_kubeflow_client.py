@@ -1,5 +1,7 @@
 """`submit` and `schedule` through the real kfp.Client, against the local Kubeflow Pipelines API stand-in."""
 
+import re
+
 import pytest
 import yaml
 
@@ -85,6 +87,24 @@ def test_five_field_cron_is_refused_before_any_request(stub, package, capsys):
     assert _schedule(stub, package, cron="0 3 * * *") == cli.EXIT_BAD_CONFIG
     assert "did you mean '0 0 3 * * *'" in capsys.readouterr().err
     assert stub.requests == []
+
+
+@pytest.mark.parametrize("cron", ["0 0 3 * * *", "*/30 15 2-4 1,15 JAN-MAR mon-fri", "0 0 0 ? * SUN", "59 59 23 31 12 6"])
+def test_crons_robfig_reads_pass(cron):
+    assert check_cron(cron) == cron
+
+
+@pytest.mark.parametrize("cron,problem", [
+    ("99 99 99 * * *", "seconds field '99': 99 is outside 0-59"),
+    ("a b c d e f", "seconds field 'a': 'a' is not a number"),
+    ("0 0 3 0 * *", "day of month field '0': 0 is outside 1-31"),
+    ("0 0 3 * 13 *", "month field '13': 13 is outside 1-12"),
+    ("0 0 3 * * FUNDAY", "day of week field 'FUNDAY': 'FUNDAY' is not a number or one of SUN, MON, TUE, ..."),
+    ("0 */0 * * * *", "minutes field '*/0': the step '0' is not a positive number"),
+])
+def test_a_cron_field_robfig_cannot_read_is_named(cron, problem):
+    with pytest.raises(SpecError, match=re.escape(f"--cron: {cron!r}: {problem}")):
+        check_cron(cron)
 
 
 def test_unhealthy_server_is_reported_after_kfps_retries(stub, monkeypatch):
