@@ -7,6 +7,7 @@ appears whole or not at all.
 
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -38,6 +39,13 @@ def version_serving(base_dir: str, model_uri: str) -> Optional[str]:
         if read_push_record(path).get("model_uri") == model_uri:
             return path
     return None
+
+
+def served_model_uris(base_dir: str) -> set[str]:
+    """The Trainer outputs of the versions in the serving directory (from their push records): the models a
+    candidate may be compared with. A blessed model whose push failed, or that `rollback` took out, is not one."""
+    uris = {read_push_record(os.path.join(base_dir, str(v))).get("model_uri") for v in serving_versions(base_dir)}
+    return {uri for uri in uris if uri}
 
 
 ROLLED_BACK_DIR = ".rolled-back"   # where `rollback` keeps versions it took out of service (pipeline/serving_versions.py)
@@ -90,6 +98,23 @@ def remove_abandoned_staging(base_dir: str) -> None:
                 shutil.rmtree(os.path.join(base_dir, name), ignore_errors=True)
 
 
+class PushError(RuntimeError):
+    """The model could not be copied into the serving directory; nothing was pushed."""
+
+
+def copy_failure(error: OSError, base_dir: str) -> PushError:
+    """A PushError naming the serving directory and the reason once (shutil.copytree's error lists every file
+    that failed, with its source path first, as if the source were at fault)."""
+    if isinstance(error, shutil.Error) and error.args and isinstance(error.args[0], list):
+        reasons = [str(why) for _, _, why in error.args[0]]
+        reason = re.sub(r":\s*'.*$", "", reasons[0]) if reasons else str(error)
+        files = f" ({len(reasons)} files)" if len(reasons) > 1 else ""
+    else:
+        reason, files = (error.strerror or str(error)), ""
+    return PushError(f"could not copy the model into the serving directory {base_dir}: {reason}{files}; nothing "
+                     f"was pushed, and its versions are as they were")
+
+
 def push_atomically(model_dir: str, base_dir: str, record: dict[str, Any],
                     clock: Callable[[], float] = time.time) -> str:
     """Copies `model_dir` to a new version folder of `base_dir`, which appears whole or not at all.
@@ -102,12 +127,18 @@ def push_atomically(model_dir: str, base_dir: str, record: dict[str, Any],
 
     Returns:
       The new version folder.
+
+    Raises:
+      PushError: the copy failed (a full disk, no permission); the staging folder is removed.
     """
     os.makedirs(base_dir, exist_ok=True)
     remove_abandoned_staging(base_dir)
     staging = tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=base_dir)
     try:
-        shutil.copytree(model_dir, staging, dirs_exist_ok=True)
+        try:
+            shutil.copytree(model_dir, staging, dirs_exist_ok=True)
+        except OSError as e:   # shutil.Error is one
+            raise copy_failure(e, base_dir) from e
         os.makedirs(os.path.dirname(os.path.join(staging, PUSH_RECORD)), exist_ok=True)
         while True:
             existing = serving_versions(base_dir)

@@ -127,3 +127,25 @@ def test_a_model_pushed_before_is_found_serving_or_rolled_back(model_dir, tmp_pa
     (base / ROLLED_BACK_DIR).mkdir()
     os.rename(second, base / ROLLED_BACK_DIR / "1700000001")
     assert earlier_push(str(base), "/m/2") == ("rolled back", str(base / ROLLED_BACK_DIR / "1700000001"))
+
+
+def test_a_copy_that_fails_says_so_once_naming_the_serving_directory(model_dir, tmp_path, monkeypatch):
+    import shutil
+
+    from components import serving_dir
+
+    base = tmp_path / "serving"
+    old = push_atomically(str(model_dir), str(base), {"model_uri": "old"}, clock=lambda: 1700000000)
+
+    def full_disk(src, dst, **kwargs):   # as shutil.copytree reports a full disk: every file that failed
+        raise shutil.Error([(f"{src}/saved_model.pb", f"{dst}/saved_model.pb",
+                             f"[Errno 28] No space left on device: '{src}/saved_model.pb' -> '{dst}/saved_model.pb'"),
+                            (f"{src}/variables/v", f"{dst}/variables/v",
+                             f"[Errno 28] No space left on device: '{src}/variables/v' -> '{dst}/variables/v'")])
+
+    monkeypatch.setattr(serving_dir.shutil, "copytree", full_disk)
+    with pytest.raises(serving_dir.PushError) as raised:
+        push_atomically(str(model_dir), str(base), {"model_uri": "new"})
+    assert str(raised.value) == (f"could not copy the model into the serving directory {base}: [Errno 28] No space "
+                                 f"left on device (2 files); nothing was pushed, and its versions are as they were")
+    assert sorted(os.listdir(base)) == [os.path.basename(old)]     # no staging folder left, the old version whole
