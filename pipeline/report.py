@@ -794,7 +794,7 @@ def _head_summary_rows(report: RunReport) -> list[list[str]]:
         change = "-" if threshold.change is None else f"{threshold.change:+g}"
         passed = value is not None and head.name not in failed_heads
         rows.append([html.escape(head.name), head.kind, html.escape(threshold.metric),
-                     "missing" if value is None else f"{value:.4g}", threshold.bound_text(),
+                     "missing" if value is None else f"{value:.4g}", html.escape(threshold.bound_text()),
                      "-" if baseline is None else f"{baseline:.4g} (change bound {change})",
                      f'<span class="{"pass" if passed else "fail"}">{"yes" if passed else "NO"}</span>'])
     return rows
@@ -826,8 +826,11 @@ def render_html(report: RunReport, plots: Mapping[str, Sequence[tuple[str, str]]
     """The report page; images are referenced by file name, beside the page."""
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(report.started))
     failed = [node for node, state, _ in report.components if state == "FAILED"]
+    unfinished = [node for node, state, _ in report.components if state in ("NEW", "RUNNING")]
     outcome = ("blessed" if report.blessed else "NOT blessed" if report.blessed is False
-               else "not evaluated" + (f": the run stopped at {failed[0]}" if failed else ""))
+               else "not evaluated" + (f": the run stopped at {failed[0]}" if failed else
+                                       f": the run was interrupted during {unfinished[0]} (killed, or still "
+                                       f"running)" if unfinished else ""))
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Run {html.escape(report.run_id)}</title>"
              f"<style>{_STYLE}</style><script>{_CHECK_SCRIPT}</script></head><body>",
              f"<h1>Run {html.escape(report.run_id)}</h1>",

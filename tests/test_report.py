@@ -1,6 +1,7 @@
 """The run report: its pure parts on tiny in-memory data, and (slow) the report of a real penguins run, rendered in
 headless Chromium."""
 
+import dataclasses
 import os
 import re
 import shutil
@@ -216,6 +217,7 @@ def test_page_names_heads_slices_provenance_and_every_plot(tmp_path):
     assert "<h2 id='head-species'>" in page
     assert "island=Biscoe" in page and "too small: 3 eval rows, below min_slice_size 5" in page
     assert "git_commit" in page and "abc123" in page and "1970-01-01 00:00:00 UTC" in page
+    assert "<td>&gt;= 0.9</td>" in page and "<td>>= " not in page      # bounds escaped in the heads table
     assert sorted(re.findall(r"<img src='([^']+)'", page)) == sorted(name for name, _ in plots["species"])
     assert "data-images" in page   # the load check a headless browser reads
 
@@ -231,6 +233,9 @@ def test_page_of_a_run_stopped_before_training_says_where():
     page = report.render_html(stopped, {})
     assert "not evaluated: the run stopped at SchemaGate" in page
     assert "SchemaGate failed:</p><pre>SchemaAnomaliesError: the input data does not fit" in page
+    killed = dataclasses.replace(stopped, components=[("StatisticsGen", "COMPLETE", 4), ("Transform", "RUNNING", 7)],
+                                 failure=None)
+    assert "not evaluated: the run was interrupted during Transform" in report.render_html(killed, {})
     assert "column &#x27;bill_length_mm&#x27;: ... such as &#x27;NA&#x27;</pre>" in page
     assert "No provenance recorded" in page and "<img" not in page
 
