@@ -5,6 +5,8 @@ once; TensorFlow and TFX load when a run starts.
 """
 
 import argparse
+import os
+import re
 import subprocess
 import sys
 import time
@@ -24,6 +26,7 @@ EXIT_BAD_CONFIG = 2      # the heads spec, schema or a setting is wrong: nothing
 EXIT_DATA_REJECTED = 3   # the data broke the schema: the run stopped before Transform
 EXIT_NOT_BLESSED = 4     # the model missed a threshold: nothing pushed
 EXIT_BUSY = 5            # another run of the same pipeline (workdir) is in progress: nothing done
+EXIT_INTERRUPTED = 130   # Ctrl-C (SIGINT) during a component, as shells report a process SIGINT stopped
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipeline",
@@ -118,6 +121,8 @@ def run_command(args: argparse.Namespace, retrain: bool = False) -> int:
         raise SpecError(f"--keep-versions: must be at least 1 (the served version stays), got {args.keep_versions}")
     if args.serving_stats and not Path(args.serving_stats).is_file():
         raise SpecError(f"--serving-stats: {args.serving_stats} is not a file")
+    if args.serving_dir:
+        check_serving_dir(Path(args.serving_dir))
     data, files = resolve_data(Path(args.data), args.format)
     if retrain and data.span is None:
         raise SpecError(f"--data: {args.data}: retrain reads spans; name them with {{SPAN}}, "
@@ -149,7 +154,7 @@ def run_pipeline(args: argparse.Namespace, spec, spec_path: Path, schema: Option
     print(f"workdir {workdir}", flush=True)
     from ml_metadata.metadata_store import metadata_store  # noqa: PLC0415
 
-    from components.serving_dir import rolled_back_model_uris  # noqa: PLC0415
+    from components.serving_dir import served_model_uris  # noqa: PLC0415
     from pipeline import local_runner, report, results  # noqa: PLC0415
     from pipeline.eval_config import HeadsChangedError  # noqa: PLC0415
     from pipeline.pipeline import create_pipeline  # noqa: PLC0415
@@ -157,6 +162,7 @@ def run_pipeline(args: argparse.Namespace, spec, spec_path: Path, schema: Option
     metadata_path = workdir / "metadata.sqlite"
     workdir.mkdir(parents=True, exist_ok=True)
     store = metadata_store.MetadataStore(local_runner.metadata_config(str(metadata_path)))
+    check_one_pipeline_per_workdir(store, spec.name, workdir, spec_path)
     provenance = {"heads_spec_fingerprint": spec.fingerprint(), "git_commit": project_git_commit(),
                   "training": spec.to_dict()["training"], "heads": [h.name for h in spec.heads]}
     beam_args, component_beam_args = local_runner.beam_settings(args.beam_args, args.beam_workers, input_bytes)
@@ -166,10 +172,11 @@ def run_pipeline(args: argparse.Namespace, spec, spec_path: Path, schema: Option
     try:
         pipeline = create_pipeline(
             name=spec.name, root=str(workdir / "artifacts"), data=data, spec=spec,
-            schema_path=str(schema.resolve()) if schema else None, serving_dir=str(serving_dir),
+            schema_path=str(local_runner.schema_snapshot(schema.resolve(), workdir)) if schema else None,
+            serving_dir=str(serving_dir),
             metadata_connection_config=local_runner.metadata_config(str(metadata_path)),
             beam_pipeline_args=beam_args, enable_cache=not args.no_cache,
-            baseline_heads=results.latest_blessed_model_heads(store, rolled_back_model_uris(str(serving_dir))),
+            baseline_heads=results.latest_blessed_model_heads(store, served_model_uris(str(serving_dir))),
             provenance=provenance,
             serving_statistics=str(Path(args.serving_stats).resolve()) if args.serving_stats else None,
             component_beam_args=component_beam_args)
@@ -179,10 +186,16 @@ def run_pipeline(args: argparse.Namespace, spec, spec_path: Path, schema: Option
     run_started = time.time()
     try:
         local_runner.run(pipeline)
-    except Exception as e:  # noqa: BLE001 - every failure is reported below, with its kind
-        rejected = _is_data_rejection(e)
-        print(f"\nRUN STOPPED: {_root_message(e)}", file=sys.stderr)
-        record_failure(store, run_started, _root_message(e))
+    except (Exception, KeyboardInterrupt) as e:  # noqa: BLE001 - every failure is reported below, with its kind
+        if was_interrupted(e):
+            print("\nRUN INTERRUPTED (Ctrl-C): the component that was running did not finish; a push is whole or "
+                  "absent. The same command again reuses every component that finished.", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        mixed_types = mixed_feature_types(f"{e} {_root_message(e)}", data.description)
+        rejected = _is_data_rejection(e) or mixed_types is not None
+        message = mixed_types or _root_message(e)
+        print(f"\nRUN STOPPED: {message}", file=sys.stderr)
+        record_failure(store, run_started, message)
         if rejected:
             print("Nothing was transformed, trained or pushed.", file=sys.stderr)
         report.write_report_or_warn(store, workdir)   # a failed run's report shows how far it got
@@ -205,7 +218,7 @@ def run_pipeline(args: argparse.Namespace, spec, spec_path: Path, schema: Option
                 print(f"kept the newest {args.keep_versions} versions; deleted {', '.join(map(str, deleted))}")
         return EXIT_PUSHED
     if result.already_serving:
-        print(f"\nnothing new to push: this model is already serving as {result.already_serving}")
+        print("\n" + already_serving_message(result.already_serving, serving_dir))
         return EXIT_PUSHED
     if result.rolled_back:
         print(f"\nnot pushed again: this model was rolled back (kept in {result.rolled_back}); to train a new "
@@ -246,6 +259,52 @@ def project_git_commit() -> str:
     return commit + ("+dirty" if dirty else "")
 
 
+def already_serving_message(version_dir: str, serving_dir: Path) -> str:
+    """What to say when the Pusher found the model already in the serving directory: TensorFlow Serving serves
+    the highest version, so an older copy (the spec went back to an earlier model's) is there but not serving."""
+    from components.serving_dir import serving_versions  # noqa: PLC0415
+
+    newest = max(serving_versions(str(serving_dir)), default=None)
+    if newest is None or Path(version_dir).name == str(newest):
+        return f"nothing new to push: this model is already serving as {version_dir}"
+    return (f"not pushed: this model is already in the serving directory as {version_dir}, but the newer version "
+            f"{newest} is the one serving; to serve this model again, take the newer versions out with "
+            f"`python -m pipeline rollback --serving-dir {serving_dir}`")
+
+
+def check_serving_dir(path: Path) -> None:
+    """Creates the serving directory if need be, so that a path the Pusher could not write to stops the command
+    before anything runs, not after training.
+
+    Raises:
+      SpecError: the path is a file, or cannot be created or written to.
+    """
+    if path.exists() and not path.is_dir():
+        raise SpecError(f"--serving-dir: {path} is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SpecError(f"--serving-dir: cannot create {path}: {e.strerror}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise SpecError(f"--serving-dir: {path} is not writable")
+
+
+def check_one_pipeline_per_workdir(store, name: str, workdir: Path, spec_path: Path) -> None:
+    """Refuses a spec whose pipeline name differs from the one whose runs `workdir` holds: ML Metadata keeps each
+    name's runs apart, so its model would be judged against no baseline and pushed over the other's versions.
+
+    Raises:
+      SpecError: naming both names and the two ways out.
+    """
+    from pipeline.lineage import pipeline_names  # noqa: PLC0415
+
+    others = [n for n in pipeline_names(store) if n != name]
+    if others:
+        raise SpecError(f"{spec_path}: name: the spec names pipeline {name!r}, but --workdir {workdir} holds the "
+                        f"runs and serving versions of {', '.join(repr(n) for n in others)}; one workdir serves one "
+                        f"pipeline: set name: {others[0]} again, or pass another --workdir")
+
+
 def record_failure(store, run_started: float, message: str) -> None:
     """Keeps `message` with the failed component's execution in ML Metadata, for `report` to show later; only in
     a pipeline run that began after `run_started` (Unix seconds): a failure before the first component has none."""
@@ -262,6 +321,29 @@ def _is_data_rejection(error: BaseException) -> bool:
     Beam re-raises a component's error wrapped in its own, so the gate's message is what identifies it.
     """
     return "the run stops before Transform" in f"{error} {_root_message(error)}"
+
+
+_MIXED_TYPES = re.compile(r'Feature had wrong type, expected (\w+)_list, found (\w+)_list for feature "([^"]+)"')
+
+
+def mixed_feature_types(error_text: str, data_description: str) -> Optional[str]:
+    """The message for tf.Examples that give one feature different types (float in some, int64 in others), which
+    the stack's decoder reports naming the feature but not as the data's fault; None for any other error."""
+    match = _MIXED_TYPES.search(error_text)
+    if match is None:
+        return None
+    first, other, column = match.groups()
+    return (f"{data_description}: column {column!r} holds {other} values in some examples and {first} values in "
+            f"others; a feature has one type in every example (write it as one type, e.g. every number as float)")
+
+
+def was_interrupted(error: BaseException) -> bool:
+    """Whether the run stopped for Ctrl-C: Beam re-raises a KeyboardInterrupt in a component wrapped in its own."""
+    while error is not None:
+        if isinstance(error, KeyboardInterrupt):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def _root_message(error: BaseException) -> str:

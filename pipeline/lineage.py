@@ -3,10 +3,6 @@ light paths (`retrain` with nothing to do) and the heavy ones (results, resolver
 
 from typing import Optional
 
-from google.protobuf import json_format
-from ml_metadata.proto import metadata_store_pb2
-from tfx.proto.orchestration import execution_result_pb2
-
 # The custom property in which TFX keeps an execution's result, its error message included (the private
 # `execution_lib._EXECUTION_RESULT`, whose module imports TensorFlow); TFX sets it only for executors that
 # report a failure through their ExecutorOutput, not for one that raises, as every component here does.
@@ -30,11 +26,19 @@ def examples_span(artifact) -> Optional[int]:
     return value.int_value if value is not None else None
 
 
+def pipeline_names(store) -> list[str]:
+    """The names of the pipelines whose runs the store holds."""
+    return sorted(c.name for c in store.get_contexts_by_type("pipeline"))
+
+
 def failure_message(execution) -> Optional[str]:
     """The error message recorded with a failed execution, None if none was."""
     value = execution.custom_properties.get(EXECUTION_RESULT_KEY)
     if value is None or not value.string_value:
         return None
+    from google.protobuf import json_format  # noqa: PLC0415 - TFX's proto, kept off `--help`'s path
+    from tfx.proto.orchestration import execution_result_pb2  # noqa: PLC0415
+
     result = json_format.Parse(value.string_value, execution_result_pb2.ExecutionResult(), ignore_unknown_fields=True)
     return result.result_message or None
 
@@ -42,6 +46,10 @@ def failure_message(execution) -> Optional[str]:
 def record_failure_message(store, run, message: str) -> list[str]:
     """Records `message` with every failed execution of the pipeline run `run` (a `pipeline_run` context) that
     has none yet, so that `report` can say later why the run stopped; returns those executions' nodes."""
+    from google.protobuf import json_format  # noqa: PLC0415
+    from ml_metadata.proto import metadata_store_pb2  # noqa: PLC0415
+    from tfx.proto.orchestration import execution_result_pb2  # noqa: PLC0415
+
     recorded = []
     for execution in store.get_executions_by_context(run.id):
         if execution.last_known_state == metadata_store_pb2.Execution.FAILED and not failure_message(execution):

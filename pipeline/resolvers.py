@@ -10,7 +10,7 @@ from tfx import types
 from tfx.dsl.components.common import resolver
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import _BLESSED, _CURRENT_MODEL_ID
 
-from components.serving_dir import rolled_back_model_uris
+from components.serving_dir import served_model_uris
 from pipeline.lineage import examples_span
 
 
@@ -33,12 +33,12 @@ def blessed_model_before(candidate, models: list, blessings: list) -> tuple[Opti
 
 class BlessedModelBeforeCandidateStrategy(resolver.ResolverStrategy):
     """Resolves `model`/`model_blessing` to the newest blessed model older than `candidate` (see
-    `blessed_model_before`) that `rollback` has not taken out of service; `candidate` is the Trainer's output of
-    this run.
+    `blessed_model_before`) among those in the serving directory; `candidate` is the Trainer's output of this run.
 
     Args:
-      serving_dir: the serving base directory, whose rolled-back versions' push records name the models to pass
-        over: after a rollback the baseline is the model serving again, not the one rolled back for being bad.
+      serving_dir: the serving base directory, whose versions' push records name the models that may be the
+        baseline: the model now serving is, a blessed model whose push failed is not, and after a rollback the
+        model serving again is, not the one rolled back for being bad. Empty: every blessed model (TFX's choice).
     """
 
     def __init__(self, serving_dir: str = ""):
@@ -49,8 +49,10 @@ class BlessedModelBeforeCandidateStrategy(resolver.ResolverStrategy):
         candidates = input_dict["candidate"]
         if not candidates:
             return {key: [] for key in input_dict}
-        rolled_back = rolled_back_model_uris(self._serving_dir) if self._serving_dir else set()
-        models = [m for m in input_dict["model"] if m.uri not in rolled_back]
+        models = input_dict["model"]
+        if self._serving_dir:
+            served = served_model_uris(self._serving_dir)
+            models = [m for m in models if m.uri in served]
         model, blessing = blessed_model_before(candidates[0], models, input_dict["model_blessing"])
         return {"candidate": candidates, "model": [model] if model else [],
                 "model_blessing": [blessing] if blessing else []}

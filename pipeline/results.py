@@ -73,19 +73,19 @@ def run_outputs(store: metadata_store.MetadataStore, run) -> dict[str, dict[str,
 
 
 def latest_blessed_model_heads(store: metadata_store.MetadataStore,
-                               rolled_back_model_uris: Collection[str] = ()) -> Optional[list[str]]:
-    """The heads of the model the Evaluator will take as its baseline, None if no model was ever blessed.
+                               served_model_uris: Optional[Collection[str]] = None) -> Optional[list[str]]:
+    """The heads of the model the Evaluator will take as its baseline, None if there is none.
 
-    The same choice as TFX's LatestBlessedModelStrategy (the blessed model with the highest id), passing over the
-    models `rollback` took out of service (`rolled_back_model_uris`) as the local baseline resolver does; its heads
-    are read from the spec its Trainer execution was given.
+    The same choice as TFX's LatestBlessedModelStrategy (the blessed model with the highest id), among the models
+    in the serving directory (`served_model_uris`) as the local baseline resolver makes it (None: among every
+    blessed model); its heads are read from the spec its Trainer execution was given.
     """
     blessed = [_custom_int(b, "current_model_id") for b in store.get_artifacts_by_type("ModelBlessing")
                if _custom_int(b, "blessed") == 1]
-    if blessed and rolled_back_model_uris:
+    if blessed and served_model_uris is not None:
         uris = {a.id: a.uri for a in store.get_artifacts_by_id(blessed)}
-        rolled_back = set(rolled_back_model_uris)
-        blessed = [m for m in blessed if uris.get(m) not in rolled_back]
+        served = set(served_model_uris)
+        blessed = [m for m in blessed if uris.get(m) in served]
     if not blessed:
         return None
     model_id = max(blessed)
@@ -163,6 +163,9 @@ def _slice_name(slice_key) -> str:
 # considered failures"): a bound "missing" on a slice is that.
 SUPPRESSED_SLICE_NOTE = (" (TFMA suppressed this slice: fewer eval rows than the spec's min_slice_size; TFMA 0.47 "
                          "counts every threshold of a suppressed slice as failed, so lower min_slice_size)")
+# A metric over no rows is NaN (TFMA's own metrics, and the project's), and NaN meets no bound.
+NO_LABELLED_ROWS_NOTE = (" (no eval row of this slice has this head's label: the head cannot be judged on it; "
+                         "such a bound fails until the slice has labelled rows)")
 
 
 def describe_failures(evaluation_uri: str) -> list[str]:
@@ -186,9 +189,10 @@ def describe_failures(evaluation_uri: str) -> list[str]:
                 bound = threshold.value_threshold
                 bounds = [f">= {bound.lower_bound.value:g}" if bound.HasField("lower_bound") else "",
                           f"<= {bound.upper_bound.value:g}" if bound.HasField("upper_bound") else ""]
+                note = (SUPPRESSED_SLICE_NOTE if value == "missing" and per_slice.slice_key.single_slice_keys
+                        else NO_LABELLED_ROWS_NOTE if value == "nan" else "")
                 lines.append(f"{where} = {value}, needs {' and '.join(b for b in bounds if b) or failure.message}"
-                             + (SUPPRESSED_SLICE_NOTE if value == "missing" and per_slice.slice_key.single_slice_keys
-                                else ""))
+                             + note)
     return lines
 
 

@@ -83,3 +83,52 @@ def test_help_states_the_input_size_the_local_runner_uses():
     run_help = next(a.help for a in parser._actions if "--beam-workers" in a.option_strings)
     assert f"from {local_runner.WORKER_PROCESSES_FROM_BYTES // 2**20} MiB of input on" in run_help
     assert f"up to {local_runner.MAX_WORKERS}" in run_help
+
+
+def test_a_feature_given_two_types_reads_as_the_datas_fault_naming_the_column():
+    # As tfx_bsl's decoder words it, wrapped by Beam.
+    error = ('RuntimeError: INVALID_ARGUMENT: Feature had wrong type, expected float_list, found int64_list for '
+             'feature "f1" [while running \'GenerateStatistics[train]/...\']')
+    assert cli.mixed_feature_types(error, "/data/*") == (
+        "/data/*: column 'f1' holds int64 values in some examples and float values in others; a feature has one "
+        "type in every example (write it as one type, e.g. every number as float)")
+    assert cli.mixed_feature_types("KeyError: 'count'", "/data/*") is None
+
+
+def test_a_serving_dir_that_cannot_be_a_folder_exits_2_before_anything_runs(tmp_path):
+    not_a_folder = tmp_path / "serving"
+    not_a_folder.write_text("")
+    result = run_cli("run", "--data", str(PENGUINS_CSV), "--heads", str(PENGUINS_HEADS), "--workdir",
+                     str(tmp_path / "run"), "--serving-dir", str(not_a_folder))
+    assert result.returncode == cli.EXIT_BAD_CONFIG
+    assert f"--serving-dir: {not_a_folder} is a file, not a folder" in result.stderr
+    result = run_cli("run", "--data", str(PENGUINS_CSV), "--heads", str(PENGUINS_HEADS), "--workdir",
+                     str(tmp_path / "run"), "--serving-dir", str(not_a_folder / "versions"))
+    assert result.returncode == cli.EXIT_BAD_CONFIG and "--serving-dir: cannot create" in result.stderr
+    assert not (tmp_path / "run" / "metadata.sqlite").exists()
+
+
+def test_an_older_copy_of_the_model_is_not_called_serving(tmp_path):
+    for version in ("1795521086", "1795523054"):
+        (tmp_path / version).mkdir()
+    assert cli.already_serving_message(str(tmp_path / "1795523054"), tmp_path) == (
+        f"nothing new to push: this model is already serving as {tmp_path / '1795523054'}")
+    message = cli.already_serving_message(str(tmp_path / "1795521086"), tmp_path)
+    assert message.startswith(f"not pushed: this model is already in the serving directory as "
+                              f"{tmp_path / '1795521086'}, but the newer version 1795523054 is the one serving")
+    assert f"python -m pipeline rollback --serving-dir {tmp_path}" in message
+
+
+def test_ctrl_c_inside_a_component_reads_as_interrupted_through_beams_wrapping():
+    def wrapped(error):
+        try:
+            try:
+                raise error
+            except BaseException as inner:
+                raise RuntimeError("KeyboardInterrupt [while running 'Run[Transform]']") from inner
+        except RuntimeError as outer:
+            return outer
+
+    assert cli.was_interrupted(wrapped(KeyboardInterrupt()))
+    assert cli.was_interrupted(KeyboardInterrupt())
+    assert not cli.was_interrupted(wrapped(ValueError("a real failure")))

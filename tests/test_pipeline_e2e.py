@@ -131,6 +131,19 @@ def test_serving_default_agrees_with_what_the_evaluator_scored(run, run_result, 
     assert sum(t is None for t in sex) > 0, "the eval split should hold rows without a sex label"
 
 
+def test_the_pushed_model_reloads_with_the_keras_loader_given_components_model(run_result):
+    # As the README says, in a fresh process: importing components.model registers every custom object.
+    import subprocess
+    import sys
+
+    code = ("import components.model, tf_keras, sys; model = tf_keras.models.load_model(sys.argv[1]); "
+            "print(sorted(model.output_names))")
+    result = subprocess.run([sys.executable, "-c", code, run_result.pushed_path], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parent.parent, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "['body_mass_g', 'sex', 'species']"
+
+
 def test_transform_features_gives_labels_and_weights(run_result):
     fn = tf.saved_model.load(run_result.pushed_path).signatures["transform_features"]
     out = fn(examples=tf.constant([example(island="Dream", species="Chinstrap", year=2008)]))

@@ -90,18 +90,26 @@ def test_only_statistics_whose_data_passed_the_gate_are_a_drift_reference():
     assert statistics_that_passed_the_gate(store, []) == set()
 
 
-def test_a_rolled_back_model_is_never_the_baseline(tmp_path):
+def push_record(folder, model_uri):
     import json
 
-    models = [model(1), model(2), model(3)]
+    record = folder / "assets.extra" / "push.json"
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps({"model_uri": model_uri}))
+
+
+def test_the_baseline_is_a_model_in_the_serving_directory(tmp_path):
+    models = [model(1), model(2), model(3), model(4)]
     for m in models:
         m.uri = f"/artifacts/Trainer/model/{m.id}"
-    record = tmp_path / ".rolled-back" / "1795514482" / "assets.extra" / "push.json"
-    record.parent.mkdir(parents=True)
-    record.write_text(json.dumps({"model_uri": models[2].uri}))   # model 3 was pushed, then rolled back
-    inputs = {"candidate": [model(4)], "model": models, "model_blessing": [blessing(1), blessing(2), blessing(3)]}
+    push_record(tmp_path / "1795514000", models[0].uri)
+    push_record(tmp_path / "1795514100", models[1].uri)
+    push_record(tmp_path / ".rolled-back" / "1795514482", models[2].uri)   # model 3 was pushed, then rolled back
+    # Model 4 was blessed, but its push failed (a full disk): it never served.
+    inputs = {"candidate": [model(5)], "model": models,
+              "model_blessing": [blessing(1), blessing(2), blessing(3), blessing(4)]}
     chosen = BlessedModelBeforeCandidateStrategy(serving_dir=str(tmp_path)).resolve_artifacts(None, inputs)
-    assert [m.id for m in chosen["model"]] == [2]     # the model serving again
+    assert [m.id for m in chosen["model"]] == [2]     # the model serving
     assert [b.get_int_custom_property("current_model_id") for b in chosen["model_blessing"]] == [2]
-    # Without a serving directory (or before any rollback) the choice is the newest blessed model.
-    assert [m.id for m in BlessedModelBeforeCandidateStrategy().resolve_artifacts(None, inputs)["model"]] == [3]
+    # Without a serving directory the choice is the newest blessed model, as TFX's.
+    assert [m.id for m in BlessedModelBeforeCandidateStrategy().resolve_artifacts(None, inputs)["model"]] == [4]

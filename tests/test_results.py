@@ -53,11 +53,11 @@ def test_the_runs_list_names_metrics_as_the_spec_and_the_run_table_do():
     assert spec_metric_name("some_other_metric") == "some_other_metric"
 
 
-def test_a_bound_missing_on_a_slice_says_tfma_suppressed_it(tmp_path):
+def test_a_bound_missing_on_a_slice_says_tfma_suppressed_it_and_nan_that_no_row_had_a_label(tmp_path):
     import tensorflow as tf
     from tensorflow_model_analysis.proto import validation_result_pb2
 
-    from pipeline.results import SUPPRESSED_SLICE_NOTE, describe_failures
+    from pipeline.results import NO_LABELLED_ROWS_NOTE, SUPPRESSED_SLICE_NOTE, describe_failures
 
     result = validation_result_pb2.ValidationResult(validation_ok=False)
     torgersen = result.metric_validations_per_slice.add()
@@ -70,6 +70,12 @@ def test_a_bound_missing_on_a_slice_says_tfma_suppressed_it(tmp_path):
     failure.metric_key.output_name, failure.metric_key.name = "sex", "binary_accuracy"
     failure.metric_value.double_value.value = 0.7
     failure.metric_threshold.value_threshold.lower_bound.value = 0.8
+    dream = result.metric_validations_per_slice.add()
+    dream.slice_key.single_slice_keys.add(column="island", bytes_value=b"Dream")
+    failure = dream.failures.add()           # scored, but no row of the slice has the head's label
+    failure.metric_key.output_name, failure.metric_key.name = "heading", "angular_error_deg"
+    failure.metric_value.double_value.value = float("nan")
+    failure.metric_threshold.value_threshold.upper_bound.value = 30
     with tf.io.TFRecordWriter(str(tmp_path / "validations.tfrecord")) as writer:
         writer.write(result.SerializeToString())
     lines = describe_failures(str(tmp_path))
@@ -77,9 +83,11 @@ def test_a_bound_missing_on_a_slice_says_tfma_suppressed_it(tmp_path):
                                "needs >= 0.95") and lines[0].endswith(SUPPRESSED_SLICE_NOTE)
     assert "min_slice_size" in SUPPRESSED_SLICE_NOTE
     assert SUPPRESSED_SLICE_NOTE not in lines[1] and lines[1].startswith("sex: binary_accuracy on slice ")
+    assert lines[2] == ("heading: angular_error_deg on slice island=Dream = nan, needs <= 30"
+                        + NO_LABELLED_ROWS_NOTE)
 
 
-def test_the_baselines_heads_pass_over_a_rolled_back_model():
+def test_the_baselines_heads_are_those_of_a_model_in_the_serving_directory():
     import json
 
     from ml_metadata.metadata_store import metadata_store
@@ -105,5 +113,7 @@ def test_the_baselines_heads_pass_over_a_rolled_back_model():
         blessing.custom_properties["blessed"].int_value = 1
         store.put_artifacts([blessing])
     assert latest_blessed_model_heads(store) == ["species", "sex", "body_mass_g"]
-    assert latest_blessed_model_heads(store, {"/models/2"}) == ["species", "sex"]
-    assert latest_blessed_model_heads(store, {"/models/1", "/models/2"}) is None
+    # Model 2 was rolled back, or its push failed: model 1 is the one serving.
+    assert latest_blessed_model_heads(store, {"/models/1"}) == ["species", "sex"]
+    assert latest_blessed_model_heads(store, {"/models/1", "/models/2"}) == ["species", "sex", "body_mass_g"]
+    assert latest_blessed_model_heads(store, set()) is None
