@@ -17,6 +17,17 @@ PENGUINS_CSV = ROOT / "data" / "penguins" / "penguins.csv"
 PENGUINS_HEADS = ROOT / "schemas" / "penguins" / "heads.yaml"
 
 
+@pytest.fixture
+def memory_store():
+    """An empty ML Metadata store in memory, for tests that write the records a run would leave."""
+    from ml_metadata.metadata_store import metadata_store  # noqa: PLC0415
+    from ml_metadata.proto import metadata_store_pb2  # noqa: PLC0415
+
+    config = metadata_store_pb2.ConnectionConfig()
+    config.fake_database.SetInParent()
+    return metadata_store.MetadataStore(config)
+
+
 @pytest.fixture(scope="session")
 def penguins_spec() -> HeadsSpec:
     return load_spec(PENGUINS_HEADS)

@@ -1,16 +1,12 @@
 """Light readers and writers of ML Metadata records: a failed run's error message."""
 
-from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from pipeline import lineage
 
 
-def store_with_a_failed_run():
-    """A store holding one pipeline run: StatisticsGen completed, SchemaGate failed."""
-    config = metadata_store_pb2.ConnectionConfig()
-    config.fake_database.SetInParent()
-    store = metadata_store.MetadataStore(config)
+def with_a_failed_run(store):
+    """`store` with one pipeline run: StatisticsGen completed, SchemaGate failed; and that run's context."""
     node_type = store.put_context_type(metadata_store_pb2.ContextType(name="node"))
     run_type = store.put_context_type(metadata_store_pb2.ContextType(name="pipeline_run"))
     execution_type = store.put_execution_type(metadata_store_pb2.ExecutionType(name="component"))
@@ -22,11 +18,11 @@ def store_with_a_failed_run():
         store.put_attributions_and_associations(
             [], [metadata_store_pb2.Association(execution_id=execution, context_id=c) for c in (node, run)])
     (run_context,) = store.get_contexts_by_id([run])
-    return store, run_context
+    return run_context
 
 
-def test_a_failure_message_is_kept_with_the_failed_execution_alone():
-    store, run = store_with_a_failed_run()
+def test_a_failure_message_is_kept_with_the_failed_execution_alone(memory_store):
+    store, run = memory_store, with_a_failed_run(memory_store)
     assert lineage.record_failure_message(store, run, "SchemaAnomaliesError: column 'x' ...") == ["SchemaGate"]
     messages = {lineage.node_id(store, e): lineage.failure_message(e) for e in store.get_executions()}
     assert messages == {"StatisticsGen": None, "SchemaGate": "SchemaAnomaliesError: column 'x' ..."}
@@ -35,23 +31,24 @@ def test_a_failure_message_is_kept_with_the_failed_execution_alone():
     assert {lineage.failure_message(e) for e in store.get_executions()} == {None, "SchemaAnomaliesError: column 'x' ..."}
 
 
-def test_the_message_is_where_tfx_keeps_an_execution_result_and_reads_back_with_tfx():
+def test_the_message_is_where_tfx_keeps_an_execution_result_and_reads_back_with_tfx(memory_store):
     from tfx.orchestration.portable.mlmd import execution_lib  # imports TensorFlow, so not in lineage itself
 
-    store, run = store_with_a_failed_run()
+    store, run = memory_store, with_a_failed_run(memory_store)
     lineage.record_failure_message(store, run, "it broke")
     assert lineage.EXECUTION_RESULT_KEY == execution_lib._EXECUTION_RESULT
     failed = [e for e in store.get_executions() if e.last_known_state == metadata_store_pb2.Execution.FAILED]
     assert execution_lib.get_execution_result(failed[0]).result_message == "it broke"
 
 
-def test_a_workdir_that_holds_another_pipelines_runs_refuses_a_renamed_spec(tmp_path):
+def test_a_workdir_that_holds_another_pipelines_runs_refuses_a_renamed_spec(memory_store, tmp_path):
     import pytest
 
     from pipeline.cli import check_one_pipeline_per_workdir
     from pipeline.config import SpecError
 
-    store, _ = store_with_a_failed_run()
+    store = memory_store
+    with_a_failed_run(store)
     pipeline_type = store.put_context_type(metadata_store_pb2.ContextType(name="pipeline"))
     store.put_contexts([metadata_store_pb2.Context(type_id=pipeline_type, name="penguins")])
     assert lineage.pipeline_names(store) == ["penguins"]

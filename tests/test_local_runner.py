@@ -1,7 +1,6 @@
 """The local runner: Beam settings by input size, and how it reports each component."""
 
 import pytest
-from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from pipeline import local_runner
@@ -43,10 +42,8 @@ def test_beam_settings_a_worker_count_applies_whatever_the_input_size():
     assert per_role["Evaluator"] == ("--direct_running_mode=multi_processing", "--direct_num_workers=3")
 
 
-def test_a_node_that_reused_an_earlier_runs_outputs_reads_as_cached():
-    config = metadata_store_pb2.ConnectionConfig()
-    config.fake_database.SetInParent()
-    store = metadata_store.MetadataStore(config)
+def test_a_node_that_reused_an_earlier_runs_outputs_reads_as_cached(memory_store):
+    store = memory_store
     node_type = store.put_context_type(metadata_store_pb2.ContextType(name="node"))
     run_type = store.put_context_type(metadata_store_pb2.ContextType(name="pipeline_run"))
     execution_type = store.put_execution_type(metadata_store_pb2.ExecutionType(name="Transform"))

@@ -240,13 +240,10 @@ def test_page_of_a_run_stopped_before_training_says_where():
     assert "No provenance recorded" in page and "<img" not in page
 
 
-def test_find_run_by_id_or_number():
-    from ml_metadata.metadata_store import metadata_store  # noqa: PLC0415
+def test_find_run_by_id_or_number(memory_store):
     from ml_metadata.proto import metadata_store_pb2  # noqa: PLC0415
 
-    config = metadata_store_pb2.ConnectionConfig()
-    config.fake_database.SetInParent()
-    store = metadata_store.MetadataStore(config)
+    store = memory_store
     type_id = store.put_context_type(metadata_store_pb2.ContextType(name="pipeline_run"))
     store.put_contexts([metadata_store_pb2.Context(type_id=type_id, name=name)
                         for name in ("20261123-100000.1", "20261123-110000.2")])

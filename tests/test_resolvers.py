@@ -58,15 +58,12 @@ def test_previous_span_is_the_newest_artifact_of_the_span_before():
     assert statistics_of_previous_span(statistics(6), all_stats + [statistics(8)], span_of).id == 3
 
 
-def test_only_statistics_whose_data_passed_the_gate_are_a_drift_reference():
-    from ml_metadata.metadata_store import metadata_store
+def test_only_statistics_whose_data_passed_the_gate_are_a_drift_reference(memory_store):
     from ml_metadata.proto import metadata_store_pb2
 
     from pipeline.resolvers import statistics_that_passed_the_gate
 
-    config = metadata_store_pb2.ConnectionConfig()
-    config.fake_database.SetInParent()
-    store = metadata_store.MetadataStore(config)
+    store = memory_store
     statistics_type = store.put_artifact_type(metadata_store_pb2.ArtifactType(name="ExampleStatistics"))
     ids = store.put_artifacts([metadata_store_pb2.Artifact(type_id=statistics_type) for _ in range(4)])
     gate = store.put_execution_type(metadata_store_pb2.ExecutionType(name="components.schema_gate.SchemaGate"))

@@ -87,17 +87,14 @@ def test_a_bound_missing_on_a_slice_says_tfma_suppressed_it_and_nan_that_no_row_
                         + NO_LABELLED_ROWS_NOTE)
 
 
-def test_the_baselines_heads_are_those_of_a_model_in_the_serving_directory():
+def test_the_baselines_heads_are_those_of_a_model_in_the_serving_directory(memory_store):
     import json
 
-    from ml_metadata.metadata_store import metadata_store
     from ml_metadata.proto import metadata_store_pb2 as mlmd
 
     from pipeline.results import latest_blessed_model_heads
 
-    config = mlmd.ConnectionConfig()
-    config.fake_database.SetInParent()
-    store = metadata_store.MetadataStore(config)
+    store = memory_store
     model_type = store.put_artifact_type(mlmd.ArtifactType(name="Model"))
     blessing_type = store.put_artifact_type(mlmd.ArtifactType(name="ModelBlessing"))
     trainer_type = store.put_execution_type(mlmd.ExecutionType(name="Trainer"))
