@@ -23,6 +23,7 @@ class HeadResult:
     value: Optional[float]
     bound: str
     passed: bool
+    failed_against_baseline: bool = False   # within its bound, but worse than the baseline by more than tolerated
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,15 +139,17 @@ def _custom_int(artifact, key: str) -> Optional[int]:
     return value.int_value if value is not None else None
 
 
-def _failures(evaluation_uri: str) -> set[tuple[str, str]]:
-    """(output_name, metric_name) pairs that failed a threshold on the overall slice."""
-    failed = set()
+def _failures(evaluation_uri: str) -> dict[tuple[str, str], set[str]]:
+    """`{(output_name, metric_name): kinds}` of the thresholds that failed on the overall slice; a kind is
+    "bound" (the value) or "change" (against the baseline)."""
+    failed: dict[tuple[str, str], set[str]] = {}
     result = tfma.load_validation_result(evaluation_uri)
     for per_slice in result.metric_validations_per_slice:
         if per_slice.slice_key.single_slice_keys:
             continue
         for failure in per_slice.failures:
-            failed.add((failure.metric_key.output_name, failure.metric_key.name))
+            kind = "change" if failure.metric_threshold.HasField("change_threshold") else "bound"
+            failed.setdefault((failure.metric_key.output_name, failure.metric_key.name), set()).add(kind)
     return failed
 
 
@@ -214,7 +217,8 @@ def read_run_result(store: metadata_store.MetadataStore, spec: HeadsSpec) -> Run
                      else f"<= {head.threshold.upper:g}")
             value = values.get((head.name, name))
             heads.append(HeadResult(head=head.name, metric=head.threshold.metric, value=value, bound=bound,
-                                    passed=value is not None and (head.name, name) not in failed))
+                                    passed=value is not None and (head.name, name) not in failed,
+                                    failed_against_baseline=failed.get((head.name, name)) == {"change"}))
     push = push_outcome(pushed[0] if pushed else None)
     runs = pipeline_runs(store)
     pusher_runs = executions_by_node(store, runs[-1]).get("Pusher", []) if runs else []
@@ -228,7 +232,7 @@ def format_table(result: RunResult) -> str:
     rows = [("head", "metric", "value", "threshold", "passed")]
     for h in result.heads:
         rows.append((h.head, h.metric, "missing" if h.value is None else f"{h.value:.4g}", h.bound,
-                     "yes" if h.passed else "NO"))
+                     "yes" if h.passed else "NO: worse than the baseline" if h.failed_against_baseline else "NO"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
 

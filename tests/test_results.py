@@ -114,3 +114,14 @@ def test_the_baselines_heads_are_those_of_a_model_in_the_serving_directory(memor
     assert latest_blessed_model_heads(store, {"/models/1"}) == ["species", "sex"]
     assert latest_blessed_model_heads(store, {"/models/1", "/models/2"}) == ["species", "sex", "body_mass_g"]
     assert latest_blessed_model_heads(store, set()) is None
+
+
+def test_the_run_table_says_when_a_head_within_its_bound_failed_against_the_baseline():
+    from pipeline.results import HeadResult, RunResult, format_table
+
+    heads = (HeadResult("species", "accuracy", 0.98, ">= 0.95", True),
+             HeadResult("sex", "accuracy", 0.7, ">= 0.8", False),
+             HeadResult("body_mass_g", "mae", 318.5, "<= 350", False, failed_against_baseline=True))
+    lines = format_table(RunResult(heads=heads, blessed=False, pushed_path=None, evaluation_uri="/e")).splitlines()
+    assert lines[1].endswith("yes") and lines[2].endswith("NO")
+    assert lines[3].split() == ["body_mass_g", "mae", "318.5", "<=", "350", "NO:", "worse", "than", "the", "baseline"]
