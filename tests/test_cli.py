@@ -4,6 +4,8 @@ import argparse
 import subprocess
 import sys
 
+import pytest
+
 from conftest import PENGUINS_CSV, PENGUINS_HEADS, ROOT, run_cli
 from pipeline import cli
 
@@ -132,3 +134,20 @@ def test_ctrl_c_inside_a_component_reads_as_interrupted_through_beams_wrapping()
     assert cli.was_interrupted(wrapped(KeyboardInterrupt()))
     assert cli.was_interrupted(KeyboardInterrupt())
     assert not cli.was_interrupted(wrapped(ValueError("a real failure")))
+
+
+def test_a_workdir_that_holds_another_pipelines_runs_refuses_a_renamed_spec(memory_store, tmp_path):
+    from ml_metadata.proto import metadata_store_pb2
+
+    from pipeline.config import SpecError
+    from pipeline.lineage import pipeline_names
+
+    store = memory_store
+    pipeline_type = store.put_context_type(metadata_store_pb2.ContextType(name="pipeline"))
+    store.put_contexts([metadata_store_pb2.Context(type_id=pipeline_type, name="penguins")])
+    assert pipeline_names(store) == ["penguins"]
+    cli.check_one_pipeline_per_workdir(store, "penguins", tmp_path, tmp_path / "heads.yaml")
+    with pytest.raises(SpecError, match=r"heads.yaml: name: the spec names pipeline 'penguins_v2', but --workdir "
+                                        r".* holds the runs and serving versions of 'penguins'; .* set name: "
+                                        r"penguins again, or pass another --workdir"):
+        cli.check_one_pipeline_per_workdir(store, "penguins_v2", tmp_path, tmp_path / "heads.yaml")

@@ -39,21 +39,3 @@ def test_the_message_is_where_tfx_keeps_an_execution_result_and_reads_back_with_
     assert lineage.EXECUTION_RESULT_KEY == execution_lib._EXECUTION_RESULT
     failed = [e for e in store.get_executions() if e.last_known_state == metadata_store_pb2.Execution.FAILED]
     assert execution_lib.get_execution_result(failed[0]).result_message == "it broke"
-
-
-def test_a_workdir_that_holds_another_pipelines_runs_refuses_a_renamed_spec(memory_store, tmp_path):
-    import pytest
-
-    from pipeline.cli import check_one_pipeline_per_workdir
-    from pipeline.config import SpecError
-
-    store = memory_store
-    with_a_failed_run(store)
-    pipeline_type = store.put_context_type(metadata_store_pb2.ContextType(name="pipeline"))
-    store.put_contexts([metadata_store_pb2.Context(type_id=pipeline_type, name="penguins")])
-    assert lineage.pipeline_names(store) == ["penguins"]
-    check_one_pipeline_per_workdir(store, "penguins", tmp_path, tmp_path / "heads.yaml")
-    with pytest.raises(SpecError, match=r"heads.yaml: name: the spec names pipeline 'penguins_v2', but --workdir "
-                                        r".* holds the runs and serving versions of 'penguins'; .* set name: "
-                                        r"penguins again, or pass another --workdir"):
-        check_one_pipeline_per_workdir(store, "penguins_v2", tmp_path, tmp_path / "heads.yaml")
