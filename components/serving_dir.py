@@ -57,14 +57,6 @@ def rolled_back_versions(base_dir: str) -> list[str]:
     return sorted(os.listdir(folder)) if os.path.isdir(folder) else []
 
 
-def rolled_back_model_uris(base_dir: str) -> set[str]:
-    """The Trainer outputs of rolled-back versions (from their push records): a push of one of these again
-    would undo the rollback."""
-    folder = os.path.join(base_dir, ROLLED_BACK_DIR)
-    uris = {read_push_record(os.path.join(folder, name)).get("model_uri") for name in rolled_back_versions(base_dir)}
-    return {uri for uri in uris if uri}
-
-
 def earlier_push(base_dir: str, model_uri: str) -> Optional[tuple[str, str]]:
     """Where the model exported to `model_uri` already went: ("serving", version folder) or ("rolled back",
     folder), None if it was never pushed here. Either way it must not be pushed again: a second copy of a serving

@@ -11,8 +11,7 @@ import os
 import shutil
 from typing import Optional
 
-from components.serving_dir import (ROLLED_BACK_DIR, read_push_record, rolled_back_model_uris,  # noqa: F401
-                                    rolled_back_versions, serving_versions)
+from components.serving_dir import ROLLED_BACK_DIR, read_push_record, rolled_back_versions, serving_versions
 
 
 class RollbackError(RuntimeError):

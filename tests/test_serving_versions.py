@@ -4,10 +4,9 @@ import os
 
 import pytest
 
-from components.serving_dir import push_atomically, read_push_record, serving_versions
+from components.serving_dir import earlier_push, push_atomically, read_push_record, served_model_uris, serving_versions
 from pipeline import cli
-from pipeline.serving_versions import (ROLLED_BACK_DIR, prune_versions, rolled_back_model_uris, rollback,
-                                       served_version)
+from pipeline.serving_versions import ROLLED_BACK_DIR, prune_versions, rollback, served_version
 
 
 def _model(tmp_path, name: str) -> str:
@@ -35,7 +34,9 @@ def test_rollback_after_two_pushes_serves_the_earlier_and_keeps_the_later(tmp_pa
     with open(os.path.join(kept, "saved_model.pb")) as f:
         assert f.read() == "second"                       # kept whole, not deleted
     assert read_push_record(kept)["version"] == 200
-    assert rolled_back_model_uris(base) == {"gs://root/Trainer/second"}
+    # The Pusher will not push it again, and the baseline resolver no longer sees it in the serving directory.
+    assert earlier_push(base, "gs://root/Trainer/second") == ("rolled back", kept)
+    assert served_model_uris(base) == {"gs://root/Trainer/first"}
     with open(os.path.join(base, "100", "saved_model.pb")) as f:
         assert f.read() == "first"
 
@@ -56,7 +57,8 @@ def test_a_version_number_rolled_back_twice_keeps_both(tmp_path):
     _push(tmp_path, base, "c", 200)       # the clock gives the rolled-back number again
     done = rollback(base)
     assert done.served == 100 and done.set_aside.endswith(os.path.join(ROLLED_BACK_DIR, "200.1"))
-    assert rolled_back_model_uris(base) == {"gs://root/Trainer/b", "gs://root/Trainer/c"}
+    assert earlier_push(base, "gs://root/Trainer/b")[0] == earlier_push(base, "gs://root/Trainer/c")[0] == "rolled back"
+    assert served_model_uris(base) == {"gs://root/Trainer/a"}
 
 
 def test_prune_keeps_the_newest_versions(tmp_path):
