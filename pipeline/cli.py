@@ -215,7 +215,8 @@ def run_pipeline(args: argparse.Namespace, spec, spec_path: Path, schema: Option
             from pipeline.serving_versions import prune_versions  # noqa: PLC0415
             deleted = prune_versions(str(serving_dir), args.keep_versions)
             if deleted:
-                print(f"kept the newest {args.keep_versions} versions; deleted {', '.join(map(str, deleted))}")
+                kept = "the newest version" if args.keep_versions == 1 else f"the newest {args.keep_versions} versions"
+                print(f"kept {kept}; deleted {', '.join(map(str, deleted))}")
         return EXIT_PUSHED
     if result.already_serving:
         print("\n" + already_serving_message(result.already_serving, serving_dir))

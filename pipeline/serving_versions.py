@@ -110,4 +110,6 @@ def versions_command(args) -> int:
         print(f"{version}{'  (served)' if version == served else ''}  {model}")
     for name in rolled_back_versions(args.serving_dir):
         print(f"{name}  (rolled back, in {ROLLED_BACK_DIR}/)")
+    if served is None and not rolled_back_versions(args.serving_dir):
+        print(f"no versions in {args.serving_dir} (nothing pushed yet)")
     return 0

@@ -83,3 +83,8 @@ def test_versions_command_lists_marks_and_prunes(tmp_path, capsys):
     assert "200  (served)  gs://root/Trainer/m1" in out
     assert f"300  (rolled back, in {ROLLED_BACK_DIR}/)" in out
     assert cli.main(["versions", "--serving-dir", base, "--keep", "0"]) == cli.EXIT_BAD_CONFIG
+
+
+def test_versions_of_an_empty_serving_directory_says_so(tmp_path, capsys):
+    assert cli.main(["versions", "--serving-dir", str(tmp_path)]) == 0
+    assert capsys.readouterr().out == f"no versions in {tmp_path} (nothing pushed yet)\n"
