@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 from pipeline import kubeflow_commands, logs
 from pipeline.config import SpecError, check_columns, load_spec
@@ -338,20 +338,22 @@ def mixed_feature_types(error_text: str, data_description: str) -> Optional[str]
             f"others; a feature has one type in every example (write it as one type, e.g. every number as float)")
 
 
+def _exception_chain(error: BaseException) -> Iterator[BaseException]:
+    """`error`, then what it was raised from, down to the innermost (Beam wraps a component's error in its own)."""
+    while error is not None:
+        yield error
+        error = error.__cause__ or error.__context__
+
+
 def was_interrupted(error: BaseException) -> bool:
     """Whether the run stopped for Ctrl-C: Beam re-raises a KeyboardInterrupt in a component wrapped in its own."""
-    while error is not None:
-        if isinstance(error, KeyboardInterrupt):
-            return True
-        error = error.__cause__ or error.__context__
-    return False
+    return any(isinstance(e, KeyboardInterrupt) for e in _exception_chain(error))
 
 
 def _root_message(error: BaseException) -> str:
-    """The innermost message of an exception chain (Beam wraps a component's error in its own)."""
-    while error.__cause__ is not None or error.__context__ is not None:
-        error = error.__cause__ or error.__context__
-    return f"{type(error).__name__}: {error}"
+    """The innermost message of an exception chain."""
+    *_, root = _exception_chain(error)
+    return f"{type(root).__name__}: {root}"
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
