@@ -273,10 +273,10 @@ def SchemaGate(anomalies: InputArtifact[ExampleAnomalies], statistics: InputArti
     statistics_by_split = read_per_split(statistics, _STATISTICS_FILE, statistics_pb2.DatasetFeatureStatisticsList)
     lines = describe_anomalies(read_per_split(anomalies, _ANOMALIES_FILE, anomalies_pb2.Anomalies))
     schema_proto, train_statistics = _read_schema(schema), statistics_by_split["train"]
-    spec_lines = describe_empty_labels(statistics_by_split, [c for c in label_columns.split(",") if c])
+    labels = [c for c in label_columns.split(",") if c]
+    spec_lines = describe_empty_labels(statistics_by_split, labels)
     spec_lines += describe_columns_the_spec_cannot_read(statistics_by_split,
-                                                       [c for c in feature_columns.split(",") if c],
-                                                       [c for c in label_columns.split(",") if c])
+                                                       [c for c in feature_columns.split(",") if c], labels)
     spec_lines += describe_text_in_numeric_columns(schema_proto, train_statistics,
                                                    [c for c in numeric_columns.split(",") if c])
     spec_lines += describe_labels_without_a_class(schema_proto, train_statistics, json.loads(label_classes))
