@@ -288,7 +288,8 @@ class HeadsSpec:
             "heads": [_head_to_dict(h) for h in self.heads],
             "slices": [list(s) for s in self.slices],
             "training": {k: (list(v) if isinstance(v, tuple) else v)
-                         for k, v in dataclasses.asdict(self.training).items()},
+                         for k, v in dataclasses.asdict(self.training).items()
+                         if k != "dwa_temperature" or self.training.loss_weighting == "dwa"},
             "min_slice_size": self.min_slice_size,
             "removed_heads": list(self.removed_heads),
             "drift": {b.column: b.threshold for b in self.drift},
@@ -658,6 +659,12 @@ class _Parser:
         trunk = tuple(self.integer(w, f"{field}.trunk[{i}]")
                       for i, w in enumerate(self.sequence(data.get("trunk", list(default.trunk)), f"{field}.trunk")))
         patience = data.get("early_stopping_patience", default.early_stopping_patience)
+        weighting = self.choice(data.get("loss_weighting", default.loss_weighting), f"{field}.loss_weighting",
+                                LOSS_WEIGHTINGS)
+        if "dwa_temperature" in data and weighting != "dwa":
+            # Silently ignored, it would read as if it tuned the weighting in use.
+            raise self.fail(f"{field}.dwa_temperature", f"only loss_weighting: dwa has a temperature; this spec's "
+                                                        f"loss_weighting is {weighting}")
         return TrainingSpec(
             trunk=trunk,
             batch_size=self.integer(data.get("batch_size", default.batch_size), f"{field}.batch_size"),
@@ -667,8 +674,7 @@ class _Parser:
             early_stopping_patience=(None if patience is None
                                      else self.integer(patience, f"{field}.early_stopping_patience")),
             seed=self.integer(data.get("seed", default.seed), f"{field}.seed", minimum=0),
-            loss_weighting=self.choice(data.get("loss_weighting", default.loss_weighting), f"{field}.loss_weighting",
-                                       LOSS_WEIGHTINGS),
+            loss_weighting=weighting,
             dwa_temperature=self.number(data.get("dwa_temperature", default.dwa_temperature),
                                         f"{field}.dwa_temperature", positive=True),
             dropout=self.fraction(data.get("dropout", default.dropout), f"{field}.dropout"),

@@ -172,7 +172,8 @@ NO_LABELLED_ROWS_NOTE = (" (no eval row of this slice has this head's label: the
 
 
 def describe_failures(evaluation_uri: str) -> list[str]:
-    """Every failed threshold of an evaluation: head, metric, slice, value and bound (or TFMA's reason)."""
+    """Every failed threshold of an evaluation: head, metric (the spec's name), slice, value and bound (or TFMA's
+    reason)."""
     lines = []
     result = tfma.load_validation_result(evaluation_uri)
     for per_slice in result.metric_validations_per_slice:
@@ -180,7 +181,7 @@ def describe_failures(evaluation_uri: str) -> list[str]:
             key, threshold = failure.metric_key, failure.metric_threshold
             value = (f"{failure.metric_value.double_value.value:.4g}"
                      if failure.metric_value.HasField("double_value") else "missing")
-            where = f"{key.output_name}: {key.name} on slice {_slice_name(per_slice.slice_key)}"
+            where = f"{key.output_name}: {spec_metric_name(key.name)} on slice {_slice_name(per_slice.slice_key)}"
             if threshold.HasField("change_threshold"):
                 # TFMA reports the change (candidate - baseline) as the value of a failed change threshold.
                 change = threshold.change_threshold

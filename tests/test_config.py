@@ -371,3 +371,15 @@ def test_loss_weighting_mode_is_checked():
     data["training"]["loss_weighting"] = "dwa"
     data["training"]["dwa_temperature"] = 0
     _expect_error(data, "training.dwa_temperature", "must be > 0")
+    data["training"]["loss_weighting"] = "uncertainty"
+    data["training"]["dwa_temperature"] = 2
+    _expect_error(data, "training.dwa_temperature", "only loss_weighting: dwa has a temperature")
+
+
+def test_to_dict_writes_dwa_temperature_only_for_dwa_and_reads_back_equal():
+    data = _raw()
+    for weighting in ("fixed", "uncertainty", "dwa"):
+        data["training"]["loss_weighting"] = weighting
+        spec = HeadsSpec.from_dict(data)
+        assert ("dwa_temperature" in spec.to_dict()["training"]) == (weighting == "dwa")
+        assert HeadsSpec.from_dict(spec.to_dict()) == spec

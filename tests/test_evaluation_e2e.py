@@ -101,7 +101,7 @@ def test_run_3_one_head_worse_than_the_baseline_is_named_alone(runs):
     result, versions, _ = runs["one_head_worse"]
     assert result.returncode == cli.EXIT_NOT_BLESSED, result.stderr[-3000:]
     lines = failure_lines(result)
-    assert lines and all(line.startswith("body_mass_g: mean_absolute_error on slice overall changed by")
+    assert lines and all(line.startswith("body_mass_g: mae on slice overall changed by")
                          and "against the baseline, needs a change <= 25" in line for line in lines), lines
     values = table(result)
     assert values["body_mass_g"][0] < 100000   # within its absolute bound: only the change bound failed
