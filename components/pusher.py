@@ -23,10 +23,8 @@ from tfx.types import artifact_utils, component_spec, standard_artifacts, standa
 from tfx.utils import io_utils, json_utils, proto_utils
 
 from components.serving_dir import earlier_push, push_atomically
-from pipeline.lineage import examples_span
+from pipeline.lineage import ALREADY_SERVING_KEY, EVAL_METRICS_KEY, ROLLED_BACK_KEY, examples_span
 
-ALREADY_SERVING_KEY = "already_serving_version"
-ROLLED_BACK_KEY = "rolled_back_version"
 EXAMPLES_KEY = "examples"
 EVALUATION_KEY = "evaluation"
 
@@ -57,6 +55,13 @@ class AtomicPushExecutor(tfx_pusher_executor.Executor):
     """
 
     def Do(self, input_dict, output_dict, exec_properties) -> None:
+        model_push = artifact_utils.get_single_instance(output_dict[standard_component_specs.PUSHED_MODEL_KEY])
+        evaluation = input_dict.get(EVALUATION_KEY) or []
+        metrics = candidate_metrics(evaluation[0].uri) if evaluation else None
+        if metrics is not None:
+            # Recorded whether or not the model is pushed, so the runs list reads every run's metrics from ML
+            # Metadata alone, without importing TFMA.
+            model_push.set_string_custom_property(EVAL_METRICS_KEY, json.dumps(metrics))
         destination = pusher_pb2.PushDestination()
         proto_utils.json_to_proto(exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination)
         base_dir = destination.filesystem.base_directory
@@ -65,7 +70,6 @@ class AtomicPushExecutor(tfx_pusher_executor.Executor):
             return super().Do(input_dict, output_dict, exec_properties)
 
         self._log_startup(input_dict, output_dict, exec_properties)
-        model_push = artifact_utils.get_single_instance(output_dict[standard_component_specs.PUSHED_MODEL_KEY])
         if not self.CheckBlessing(input_dict):
             self._MarkNotPushed(model_push)
             return
@@ -77,23 +81,23 @@ class AtomicPushExecutor(tfx_pusher_executor.Executor):
             model_push.set_string_custom_property(ALREADY_SERVING_KEY if state == "serving" else ROLLED_BACK_KEY,
                                                   where)
             return
-        record = provenance_record(model, input_dict, exec_properties)
+        record = provenance_record(model, input_dict, exec_properties, metrics)
         version_dir = push_atomically(self.GetModelPath(input_dict), base_dir, record)
         io_utils.copy_dir(self.GetModelPath(input_dict), model_push.uri)   # TFX's archive copy
         self._MarkPushed(model_push, pushed_destination=version_dir, pushed_version=os.path.basename(version_dir))
 
 
-def provenance_record(model, input_dict, exec_properties) -> dict:
-    """What the push record holds: the model, its data, the settings it was built with, its eval metrics."""
+def provenance_record(model, input_dict, exec_properties, eval_metrics: Optional[dict] = None) -> dict:
+    """What the push record holds: the model, its data, the settings it was built with, its eval metrics (the
+    candidate's overall metrics, as `candidate_metrics` reads them; None: the run had no evaluation)."""
     record = {"model_uri": model.uri, "model_artifact_id": model.id, "pushed_at": time.time()}
     record.update(json.loads(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "null") or {})
     examples = input_dict.get(EXAMPLES_KEY) or []
     if examples:
         # ExampleGen records the span as a custom property; the type's `span` property stays 0.
         record["data"] = {"uri": examples[0].uri, "span": examples_span(examples[0].mlmd_artifact)}
-    evaluation = input_dict.get(EVALUATION_KEY) or []
-    if evaluation:
-        record["eval_metrics"] = candidate_metrics(evaluation[0].uri)
+    if eval_metrics is not None:
+        record["eval_metrics"] = eval_metrics
     return record
 
 

@@ -238,11 +238,9 @@ def runs_command(args: argparse.Namespace) -> int:
     metadata_path = Path(args.workdir) / "metadata.sqlite"
     if not metadata_path.exists():
         raise SpecError(f"--workdir: {args.workdir} holds no ML Metadata store (metadata.sqlite)")
-    from ml_metadata.metadata_store import metadata_store  # noqa: PLC0415
+    from pipeline import lineage, results  # noqa: PLC0415 - neither imports TensorFlow
 
-    from pipeline import local_runner, results  # noqa: PLC0415
-
-    store = metadata_store.MetadataStore(local_runner.metadata_config(str(metadata_path)))
+    store = lineage.read_only_store(metadata_path)
     print(results.format_runs(results.run_summaries(store), in_progress=workdir_busy(Path(args.workdir))))
     return 0
 

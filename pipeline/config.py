@@ -57,6 +57,23 @@ METRICS: Mapping[str, Mapping[str, bool]] = {
     "angle": {"angular_error_deg": False},
 }
 
+# Spec metric -> (TFMA/Keras metric class, the name TFMA reports it under). Here, not in eval_config, so that
+# what reads TFMA's names back (the runs list) needs no TFMA import.
+METRIC_CLASSES = {
+    ("multiclass", "accuracy"): ("SparseCategoricalAccuracy", "sparse_categorical_accuracy"),
+    ("binary", "accuracy"): ("BinaryAccuracy", "binary_accuracy"),
+    ("binary", "auc"): ("AUC", "auc"),
+    ("binary", "precision"): ("Precision", "precision"),
+    ("binary", "recall"): ("Recall", "recall"),
+    ("regression", "mae"): ("MeanAbsoluteError", "mean_absolute_error"),
+    ("regression", "mse"): ("MeanSquaredError", "mean_squared_error"),
+    ("regression", "rmse"): ("RootMeanSquaredError", "root_mean_squared_error"),
+    ("multiclass", "subset_accuracy"): ("SubsetAccuracy", "subset_accuracy"),
+    ("angle", "angular_error_deg"): ("MeanAngularErrorDegrees", "angular_error_deg"),
+}
+# Metric class (as an EvalConfig names it) -> the name TFMA reports it under.
+REPORTED_METRIC_NAMES = {class_name: reported for class_name, reported in METRIC_CLASSES.values()}
+
 # How the heads' losses add up to the training loss (see `LossWeighting` in components/model.py).
 LOSS_WEIGHTINGS = ("fixed", "uncertainty", "dwa")
 

@@ -10,21 +10,7 @@ from typing import Collection, Optional
 
 import tensorflow_model_analysis as tfma
 
-from pipeline.config import HeadSpec, HeadsSpec, label_name, weight_name
-
-# Spec metric -> (TFMA/Keras metric class, the name TFMA reports it under).
-METRIC_CLASSES = {
-    ("multiclass", "accuracy"): ("SparseCategoricalAccuracy", "sparse_categorical_accuracy"),
-    ("binary", "accuracy"): ("BinaryAccuracy", "binary_accuracy"),
-    ("binary", "auc"): ("AUC", "auc"),
-    ("binary", "precision"): ("Precision", "precision"),
-    ("binary", "recall"): ("Recall", "recall"),
-    ("regression", "mae"): ("MeanAbsoluteError", "mean_absolute_error"),
-    ("regression", "mse"): ("MeanSquaredError", "mean_squared_error"),
-    ("regression", "rmse"): ("RootMeanSquaredError", "root_mean_squared_error"),
-    ("multiclass", "subset_accuracy"): ("SubsetAccuracy", "subset_accuracy"),
-    ("angle", "angular_error_deg"): ("MeanAngularErrorDegrees", "angular_error_deg"),
-}
+from pipeline.config import METRIC_CLASSES, HeadSpec, HeadsSpec, label_name, weight_name
 
 # The project's own Keras metrics (components/metrics.py): TFMA imports them from this module, in the Evaluator.
 CUSTOM_METRICS_MODULE = "components.metrics"

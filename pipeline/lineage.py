@@ -8,6 +8,23 @@ from typing import Optional
 # report a failure through their ExecutorOutput, not for one that raises, as every component here does.
 EXECUTION_RESULT_KEY = "__execution_result__"
 
+# Custom properties of the Pusher's PushedModel artifact, beside TFX's own (pushed, pushed_version, ...).
+ALREADY_SERVING_KEY = "already_serving_version"   # the version folder that already held this very model
+ROLLED_BACK_KEY = "rolled_back_version"           # the folder this very model was rolled back into
+EVAL_METRICS_KEY = "eval_metrics"                 # JSON: the candidate's overall metrics, {head: {metric: value}}
+
+
+def read_only_store(metadata_path):
+    """The SQLite ML Metadata store at `metadata_path` (which exists), opened read-only: for readers of past runs,
+    which need neither TFX nor write access."""
+    from ml_metadata.metadata_store import metadata_store  # noqa: PLC0415
+    from ml_metadata.proto import metadata_store_pb2  # noqa: PLC0415
+
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = str(metadata_path)
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    return metadata_store.MetadataStore(config)
+
 
 def node_id(store, execution) -> str:
     """The pipeline node (component id) an execution belongs to."""

@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from pipeline.config import HeadSpec, HeadsSpec, SpecError  # noqa: E402
+from pipeline.config import REPORTED_METRIC_NAMES, HeadSpec, HeadsSpec, SpecError  # noqa: E402
 
 REPORTS_DIR = "reports"
 REPORT_FILE = "report.html"
@@ -198,9 +198,6 @@ def parse_metrics(metrics_for_slices: Iterable[Any]) -> EvalMetrics:
 
 def parse_thresholds(eval_config) -> dict[str, HeadThreshold]:
     """`{head: HeadThreshold}` from a TFMA EvalConfig as `pipeline.eval_config.build_eval_config` writes it."""
-    from pipeline.eval_config import METRIC_CLASSES  # noqa: PLC0415 - imports TFMA
-
-    reported = {class_name: name for class_name, name in METRIC_CLASSES.values()}
     thresholds = {}
     for spec in eval_config.metrics_specs:
         for metric in spec.metrics:
@@ -217,7 +214,7 @@ def parse_thresholds(eval_config) -> dict[str, HeadThreshold]:
                 slice_bounds.append((features,
                                      bound.lower_bound.value if bound.HasField("lower_bound") else None,
                                      bound.upper_bound.value if bound.HasField("upper_bound") else None))
-            name = reported.get(metric.class_name, metric.class_name)
+            name = REPORTED_METRIC_NAMES.get(metric.class_name, metric.class_name)
             if metric.config:
                 name = json.loads(metric.config).get("name", name)
             lower = upper = change = None

@@ -1,17 +1,18 @@
-"""What a run produced, read back from ML Metadata and the Evaluator's artifacts: per-head results, push."""
+"""What a run produced, read back from ML Metadata and the Evaluator's artifacts: per-head results, push.
+
+TFMA (and so TensorFlow) is imported only where an evaluation's files are read: the runs list reads the metrics
+the Pusher recorded in ML Metadata, and lists a store in about a second.
+"""
 
 import dataclasses
 import json
 from typing import Collection, Optional
 
-import tensorflow_model_analysis as tfma
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from components.pusher import ALREADY_SERVING_KEY, ROLLED_BACK_KEY, candidate_metrics
-from pipeline.config import HeadsSpec
-from pipeline.lineage import examples_span, node_id
-from pipeline.eval_config import METRIC_CLASSES, tfma_metric_name
+from pipeline.config import METRIC_CLASSES, REPORTED_METRIC_NAMES, HeadsSpec
+from pipeline.lineage import ALREADY_SERVING_KEY, EVAL_METRICS_KEY, ROLLED_BACK_KEY, examples_span, node_id
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,6 +143,8 @@ def _custom_int(artifact, key: str) -> Optional[int]:
 def _failures(evaluation_uri: str) -> dict[tuple[str, str], set[str]]:
     """`{(output_name, metric_name): kinds}` of the thresholds that failed on the overall slice; a kind is
     "bound" (the value) or "change" (against the baseline)."""
+    import tensorflow_model_analysis as tfma  # noqa: PLC0415
+
     failed: dict[tuple[str, str], set[str]] = {}
     result = tfma.load_validation_result(evaluation_uri)
     for per_slice in result.metric_validations_per_slice:
@@ -174,6 +177,8 @@ NO_LABELLED_ROWS_NOTE = (" (no eval row of this slice has this head's label: the
 def describe_failures(evaluation_uri: str) -> list[str]:
     """Every failed threshold of an evaluation: head, metric (the spec's name), slice, value and bound (or TFMA's
     reason)."""
+    import tensorflow_model_analysis as tfma  # noqa: PLC0415
+
     lines = []
     result = tfma.load_validation_result(evaluation_uri)
     for per_slice in result.metric_validations_per_slice:
@@ -202,6 +207,9 @@ def describe_failures(evaluation_uri: str) -> list[str]:
 
 def read_run_result(store: metadata_store.MetadataStore, spec: HeadsSpec) -> RunResult:
     """The per-head table, blessing and pushed path of the newest run in `store`."""
+    from components.pusher import candidate_metrics  # noqa: PLC0415
+    from pipeline.eval_config import tfma_metric_name  # noqa: PLC0415
+
     outputs = latest_run_outputs(store)
     evaluation = outputs.get("Evaluator", {}).get("evaluation", [])
     blessing = outputs.get("Evaluator", {}).get("blessing", [])
@@ -257,12 +265,11 @@ class RunSummary:
 
 def _thresholded_metrics(eval_config_json: str) -> dict[str, str]:
     """`{head: TFMA metric name}` of the metric each head is thresholded on, from the Evaluator's own config."""
-    reported = {class_name: name for class_name, name in METRIC_CLASSES.values()}
     heads = {}
     for spec in json.loads(eval_config_json or "{}").get("metrics_specs", []):
         for metric in spec.get("metrics", []):
             if metric.get("per_slice_thresholds") or metric.get("threshold"):
-                heads[spec["output_names"][0]] = reported.get(metric["class_name"], metric["class_name"])
+                heads[spec["output_names"][0]] = REPORTED_METRIC_NAMES.get(metric["class_name"], metric["class_name"])
     return heads
 
 
@@ -270,6 +277,18 @@ def spec_metric_name(tfma_name: str) -> str:
     """The heads spec's name of a metric TFMA reports as `tfma_name` (`sparse_categorical_accuracy`: accuracy),
     as the run's table prints it; a name the spec does not know stays as it is."""
     return {reported: metric for (_, metric), (_, reported) in METRIC_CLASSES.items()}.get(tfma_name, tfma_name)
+
+
+def recorded_metrics(pushed_model, evaluation_uri: str) -> dict[str, dict[str, float]]:
+    """The candidate's overall metrics of a run, `{head: {metric: value}}`: as the Pusher recorded them in ML
+    Metadata, or read from the Evaluator's output (TFMA) when it recorded none (a run stopped before the Pusher,
+    or a store older than the record)."""
+    value = pushed_model.custom_properties.get(EVAL_METRICS_KEY) if pushed_model is not None else None
+    if value is not None and value.string_value:
+        return json.loads(value.string_value)
+    from components.pusher import candidate_metrics  # noqa: PLC0415 - imports TFMA
+
+    return candidate_metrics(evaluation_uri)
 
 
 def run_summaries(store: metadata_store.MetadataStore) -> list[RunSummary]:
@@ -288,13 +307,14 @@ def run_summaries(store: metadata_store.MetadataStore) -> list[RunSummary]:
                         None)
         heads: dict[str, tuple[str, Optional[float]]] = {}
         evaluation = outputs.get("Evaluator", {}).get("evaluation", [])
+        pushed_model = next(iter(outputs.get("Pusher", {}).get("pushed_model", [])), None)
         if evaluation and "Evaluator" in executions:
-            metrics = candidate_metrics(evaluation[0].uri)
+            metrics = recorded_metrics(pushed_model, evaluation[0].uri)
             eval_config = _exec_property(executions["Evaluator"][-1], "eval_config")
             for head, name in _thresholded_metrics(eval_config).items():
                 heads[head] = (spec_metric_name(name), metrics.get(head, {}).get(name))
         blessing = outputs.get("Evaluator", {}).get("blessing", [])
-        push = push_outcome(next(iter(outputs.get("Pusher", {}).get("pushed_model", [])), None))
+        push = push_outcome(pushed_model)
         provenance = json_property(executions.get("Pusher", [None])[-1], "custom_config")
         summaries.append(RunSummary(
             run_id=run.name, started=run.create_time_since_epoch / 1000,

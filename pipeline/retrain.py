@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Iterator, Optional
 
-from pipeline.lineage import examples_span, node_id
+from pipeline.lineage import examples_span, node_id, read_only_store
 
 LOCK_FILE = "pipeline.lock"
 
@@ -79,13 +79,9 @@ def finished_span_runs(metadata_path: Path) -> list[SpanRun]:
     """
     if not metadata_path.exists():
         return []
-    from ml_metadata.metadata_store import metadata_store  # noqa: PLC0415
     from ml_metadata.proto import metadata_store_pb2  # noqa: PLC0415
 
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = str(metadata_path)
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    store = metadata_store.MetadataStore(config)
+    store = read_only_store(metadata_path)
     done = (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED)
     span_runs = []
     for run in store.get_contexts_by_type("pipeline_run"):

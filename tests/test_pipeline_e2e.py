@@ -2,6 +2,8 @@
 
 import glob
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +11,7 @@ import pytest
 import tensorflow as tf
 from ml_metadata.metadata_store import metadata_store
 
-from conftest import PENGUINS_CSV, PENGUINS_HEADS, run_cli
+from conftest import PENGUINS_CSV, PENGUINS_HEADS, ROOT, run_cli
 from pipeline import cli, local_runner, results
 
 pytestmark = pytest.mark.slow
@@ -48,6 +50,27 @@ def test_command_prints_progress_the_per_head_table_and_the_pushed_path(run, run
     for head in ("species", "sex", "body_mass_g"):
         assert re.search(rf"^{head}\s+\w+\s+[\d.]+\s+[<>]= [\d.]+\s+yes$", table, re.M), table
     assert f"model blessed and pushed to {run_result.pushed_path}" in result.stdout
+
+
+def test_runs_lists_the_run_with_its_metrics_without_importing_tensorflow(run, run_result):
+    # The Pusher records the candidate's metrics in ML Metadata, so listing runs reads no TFMA output.
+    code = ("import sys\nfrom pipeline import cli\n"
+            f"assert cli.main(['runs', '--workdir', {str(run[0])!r}]) == 0\n"
+            "heavy = [m for m in ('tensorflow', 'tfx', 'tensorflow_model_analysis') if m in sys.modules]\n"
+            "assert not heavy, heavy\n")
+    listing = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert listing.returncode == 0, listing.stderr[-3000:]
+    (line,) = listing.stdout.strip().splitlines()[1:]
+    for head in run_result.heads:
+        assert f"{head.head} {head.metric}={head.value:.4g}" in line, line
+    assert Path(run_result.pushed_path).name in line
+
+
+def test_the_metrics_the_pusher_recorded_are_the_evaluators(store, run_result):
+    (pushed_model,) = results.latest_run_outputs(store)["Pusher"]["pushed_model"]
+    recorded = results.recorded_metrics(pushed_model, run_result.evaluation_uri)
+    assert recorded == results.recorded_metrics(None, run_result.evaluation_uri)   # read from TFMA's output
+    assert set(recorded) == {"species", "sex", "body_mass_g"}
 
 
 def test_pushed_model_is_in_tensorflow_serving_layout(run, run_result):
