@@ -18,6 +18,8 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils
 from tfx.types.standard_artifacts import ExampleAnomalies, ExampleStatistics, Schema
 
+from pipeline.logs import STOPS_BEFORE_TRANSFORM
+
 _ANOMALIES_FILE = "SchemaDiff.pb"
 _STATISTICS_FILE = "FeatureStats.pb"
 _SCHEMA_FILE = "schema.pbtxt"
@@ -284,7 +286,7 @@ def SchemaGate(anomalies: InputArtifact[ExampleAnomalies], statistics: InputArti
         broken = " and ".join(([f"does not match {schema_source}"] if lines else [])
                               + (["does not fit the heads spec"] if spec_lines else []))
         raise SchemaAnomaliesError(
-            f"{data_source} {broken}; the run stops before Transform:\n  " + "\n  ".join(lines + spec_lines))
+            f"{data_source} {broken}; {STOPS_BEFORE_TRANSFORM}:\n  " + "\n  ".join(lines + spec_lines))
     serving = None
     if serving_statistics_path:
         import tensorflow_data_validation as tfdv  # noqa: PLC0415
@@ -298,7 +300,7 @@ def SchemaGate(anomalies: InputArtifact[ExampleAnomalies], statistics: InputArti
             " and " if previous_statistics and serving else "") + (
             f"the serving data ({serving_statistics_path})" if serving else "")
         raise DistributionShiftError(
-            f"{data_source} moved further from {where} than the heads spec's drift/skew bounds allow; the run "
-            f"stops before Transform:\n  " + "\n  ".join(shifts))
+            f"{data_source} moved further from {where} than the heads spec's drift/skew bounds allow; "
+            f"{STOPS_BEFORE_TRANSFORM}:\n  " + "\n  ".join(shifts))
     os.makedirs(validated_schema.uri, exist_ok=True)
     shutil.copy(os.path.join(schema.uri, _SCHEMA_FILE), os.path.join(validated_schema.uri, _SCHEMA_FILE))

@@ -319,7 +319,7 @@ def _is_data_rejection(error: BaseException) -> bool:
 
     Beam re-raises a component's error wrapped in its own, so the gate's message is what identifies it.
     """
-    return "the run stops before Transform" in f"{error} {_root_message(error)}"
+    return logs.STOPS_BEFORE_TRANSFORM in f"{error} {_root_message(error)}"
 
 
 _MIXED_TYPES = re.compile(r'Feature had wrong type, expected (\w+)_list, found (\w+)_list for feature "([^"]+)"')

@@ -25,6 +25,12 @@ HARMLESS_MESSAGES = (
 # The loggers those come from (a filter on a logger sees only the records logged to it, not its children's).
 FILTERED_LOGGERS = ("absl", "tensorflow", "apache_beam.io.tfrecordio")
 
+# The phrase of SchemaGate's errors: the data stopped the run, an outcome the command reports itself (RUN STOPPED,
+# exit 3) with the gate's whole message. Beam logs the same error first, with a stack trace that is no use to
+# the owner of the data, so that one record goes; a failure of any other kind keeps its trace.
+STOPS_BEFORE_TRANSFORM = "the run stops before Transform"
+BEAM_ERROR_LOGGER = "apache_beam.runners.common"
+
 
 class _DropHarmless(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
@@ -34,11 +40,17 @@ class _DropHarmless(logging.Filter):
         return not any(harmless in message for harmless in HARMLESS_MESSAGES)
 
 
+class _DropGateStop(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return STOPS_BEFORE_TRANSFORM not in record.getMessage()
+
+
 def quiet_harmless_logs() -> None:
     """Drops HARMLESS_MESSAGES from the absl and TensorFlow loggers, Google client libraries' notice that Python
-    3.10 is no longer supported (README, the stack), and TensorFlow's C++ info and warning lines (CUDA stubs, CPU
-    features; its errors stay). Call before TensorFlow is imported; worker processes inherit the C++ setting."""
+    3.10 is no longer supported (README, the stack), Beam's logged copy of a SchemaGate stop (the command prints
+    it), and TensorFlow's C++ info and warning lines (CUDA stubs, CPU features; its errors stay). Call before TensorFlow is imported; worker processes inherit the C++ setting."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.")
     for name in FILTERED_LOGGERS:
         logging.getLogger(name).addFilter(_DropHarmless())
+    logging.getLogger(BEAM_ERROR_LOGGER).addFilter(_DropGateStop())

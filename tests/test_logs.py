@@ -11,7 +11,7 @@ from pipeline import logs
 @pytest.fixture
 def quiet(monkeypatch):
     monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
-    saved = {name: list(logging.getLogger(name).filters) for name in logs.FILTERED_LOGGERS}
+    saved = {name: list(logging.getLogger(name).filters) for name in (*logs.FILTERED_LOGGERS, logs.BEAM_ERROR_LOGGER)}
     with warnings.catch_warnings():
         logs.quiet_harmless_logs()
         yield
@@ -52,3 +52,12 @@ def test_the_python_version_notice_of_googles_client_libraries_is_dropped(quiet)
                                "_python_version_support.py", 246, module="google.api_core._python_version_support")
         warnings.warn_explicit("another FutureWarning", FutureWarning, "x.py", 1, module="pandas.core")
     assert [str(w.message) for w in caught] == ["another FutureWarning"]
+
+
+def test_beams_logged_copy_of_a_gate_stop_goes_and_other_errors_keep_their_trace(quiet, caplog):
+    beam = logging.getLogger(logs.BEAM_ERROR_LOGGER)
+    with caplog.at_level(logging.INFO):
+        beam.error("data.csv does not fit the heads spec; %s:\n  column 'x' ... [while running 'Run[SchemaGate]']",
+                   logs.STOPS_BEFORE_TRANSFORM)
+        beam.error("ValueError: something broke [while running 'Run[Trainer]']")
+    assert [r.getMessage() for r in caplog.records] == ["ValueError: something broke [while running 'Run[Trainer]']"]
