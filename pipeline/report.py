@@ -590,7 +590,7 @@ def gather_report(store, run) -> RunReport:
                                              partial=True).heads)
             break
     else:
-        notes.append("No Trainer or Transform execution records the heads spec: heads unknown.")
+        notes.append("The run stopped before Transform, the first component given the heads: no per-head results.")
 
     thresholds: dict[str, HeadThreshold] = {}
     slicing: list[tuple[str, ...]] = []
