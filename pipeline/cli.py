@@ -195,7 +195,7 @@ def run_pipeline(args: argparse.Namespace, spec, spec_path: Path, schema: Option
         rejected = _is_data_rejection(e) or mixed_types is not None
         message = mixed_types or _root_message(e)
         print(f"\nRUN STOPPED: {message}", file=sys.stderr)
-        record_failure(store, run_started, message)
+        record_failure(store, run_started, message, provenance)
         if rejected:
             print("Nothing was transformed, trained or pushed.", file=sys.stderr)
         report.write_report_or_warn(store, workdir)   # a failed run's report shows how far it got
@@ -304,14 +304,16 @@ def check_one_pipeline_per_workdir(store, name: str, workdir: Path, spec_path: P
                         f"pipeline: set name: {others[0]} again, or pass another --workdir")
 
 
-def record_failure(store, run_started: float, message: str) -> None:
-    """Keeps `message` with the failed component's execution in ML Metadata, for `report` to show later; only in
-    a pipeline run that began after `run_started` (Unix seconds): a failure before the first component has none."""
+def record_failure(store, run_started: float, message: str, provenance: dict) -> None:
+    """Keeps `message` with the failed component's execution in ML Metadata, for `report` to show later, and the
+    spec hash and git commit with the run (the Pusher records them for runs that reach it), for `runs`; only in a
+    pipeline run that began after `run_started` (Unix seconds): a failure before the first component has none."""
     from pipeline import lineage, results  # noqa: PLC0415
 
     runs = results.pipeline_runs(store)
     if runs and runs[-1].create_time_since_epoch / 1000 >= run_started:
         lineage.record_failure_message(store, runs[-1], message)
+        lineage.record_run_provenance(store, runs[-1], provenance)
 
 
 def _is_data_rejection(error: BaseException) -> bool:

@@ -75,3 +75,22 @@ def record_failure_message(store, run, message: str) -> list[str]:
             store.put_executions([execution])
             recorded.append(node_id(store, execution))
     return recorded
+
+
+# What `runs` shows of a run's provenance; the Pusher's record holds them, and a stopped run's context does.
+RUN_PROVENANCE_KEYS = ("heads_spec_fingerprint", "git_commit")
+
+
+def record_run_provenance(store, run, provenance: dict) -> None:
+    """Records the spec hash and git commit of `provenance` on the pipeline run `run` (a `pipeline_run`
+    context), for a run that stopped before its Pusher recorded them."""
+    for key in RUN_PROVENANCE_KEYS:
+        if key in provenance:
+            run.custom_properties[key].string_value = str(provenance[key])
+    store.put_contexts([run])
+
+
+def run_provenance(run) -> dict:
+    """What `record_run_provenance` recorded on a pipeline run's context ({} when nothing was)."""
+    return {key: run.custom_properties[key].string_value for key in RUN_PROVENANCE_KEYS
+            if key in run.custom_properties}

@@ -12,7 +12,8 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from pipeline.config import METRIC_CLASSES, REPORTED_METRIC_NAMES, HeadsSpec
-from pipeline.lineage import ALREADY_SERVING_KEY, EVAL_METRICS_KEY, ROLLED_BACK_KEY, examples_span, node_id
+from pipeline.lineage import (ALREADY_SERVING_KEY, EVAL_METRICS_KEY, ROLLED_BACK_KEY, examples_span, node_id,
+                              run_provenance)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -315,7 +316,7 @@ def run_summaries(store: metadata_store.MetadataStore) -> list[RunSummary]:
                 heads[head] = (spec_metric_name(name), metrics.get(head, {}).get(name))
         blessing = outputs.get("Evaluator", {}).get("blessing", [])
         push = push_outcome(pushed_model)
-        provenance = json_property(executions.get("Pusher", [None])[-1], "custom_config")
+        provenance = json_property(executions.get("Pusher", [None])[-1], "custom_config") or run_provenance(run)
         summaries.append(RunSummary(
             run_id=run.name, started=run.create_time_since_epoch / 1000,
             span=examples_span(examples) if examples is not None else None,

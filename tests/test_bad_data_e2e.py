@@ -10,6 +10,7 @@ from ml_metadata.metadata_store import metadata_store
 
 from conftest import PENGUINS_CSV, PENGUINS_HEADS, run_cli
 from pipeline import cli, local_runner, results
+from pipeline.config import load_spec
 
 HEADER = PENGUINS_CSV.read_text().splitlines()[0]
 ROWS = PENGUINS_CSV.read_text().splitlines()[1:]
@@ -108,6 +109,18 @@ def test_the_report_of_the_stopped_run_repeats_the_gates_reason(rejected_run):
     assert "SchemaGate failed:" in text
     assert "does not match the curated schema and does not fit the heads spec; the run stops before Transform" in text
     assert "column &#x27;flipper_length_mm&#x27;" in text
+    assert "heads unknown" not in text and "stopped before Transform" in text
+
+
+@pytest.mark.slow
+def test_the_runs_list_shows_the_stopped_runs_spec_and_commit_printed_once(rejected_run):
+    workdir, result = rejected_run
+    listing = run_cli("runs", "--workdir", str(workdir))
+    (line,) = listing.stdout.strip().splitlines()[1:]
+    assert "failed at SchemaGate" in line
+    assert load_spec(PENGUINS_HEADS).fingerprint() in line and cli.project_git_commit()[:12] in line
+    # The gate's findings once, after RUN STOPPED: not also in Beam's logged copy of the error.
+    assert result.stderr.count("does not match the curated schema") == 1, result.stderr[-3000:]
 
 
 # Without a curated schema SchemaGen infers one from the same data, so ExampleValidator finds nothing; the gate

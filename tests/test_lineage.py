@@ -1,4 +1,4 @@
-"""Light readers and writers of ML Metadata records: a failed run's error message."""
+"""Light readers and writers of ML Metadata records: a failed run's error message, a stopped run's provenance."""
 
 from ml_metadata.proto import metadata_store_pb2
 
@@ -39,3 +39,16 @@ def test_the_message_is_where_tfx_keeps_an_execution_result_and_reads_back_with_
     assert lineage.EXECUTION_RESULT_KEY == execution_lib._EXECUTION_RESULT
     failed = [e for e in store.get_executions() if e.last_known_state == metadata_store_pb2.Execution.FAILED]
     assert execution_lib.get_execution_result(failed[0]).result_message == "it broke"
+
+
+def test_a_stopped_runs_spec_hash_and_commit_are_kept_with_the_run_and_listed(memory_store):
+    from pipeline import results
+
+    store, run = memory_store, with_a_failed_run(memory_store)
+    assert lineage.run_provenance(run) == {}
+    lineage.record_run_provenance(store, run, {"heads_spec_fingerprint": "c4d64309f1448a72",
+                                               "git_commit": "b5c11abecc67aa", "training": {"epochs": 5}})
+    (summary,) = results.run_summaries(store)
+    assert summary.failed_at == "SchemaGate"
+    assert summary.provenance == {"heads_spec_fingerprint": "c4d64309f1448a72", "git_commit": "b5c11abecc67aa"}
+    assert results.format_runs([summary]).splitlines()[1].endswith("c4d64309f1448a72  b5c11abecc67")
