@@ -67,6 +67,15 @@ def check_package(path: Path) -> Path:
     return path
 
 
+def check_endpoint(endpoint: str) -> str:
+    """The Kubeflow Pipelines endpoint, which must name its scheme: without one, kfp's client takes HTTPS, and a
+    port-forward (plain HTTP) fails with an SSL error that does not say why."""
+    if not endpoint.startswith(("http://", "https://")):
+        raise SpecError(f"--endpoint: {endpoint!r} has no scheme; write it with http:// (a port-forward, e.g. "
+                        f"http://{endpoint}) or https://")
+    return endpoint
+
+
 class ClusterError(RuntimeError):
     """The Kubeflow Pipelines server cannot be reached, or is not healthy; the message names the endpoint."""
 
@@ -151,9 +160,10 @@ def add_parsers(commands) -> None:
 
 
 def submit_command(args) -> int:
+    endpoint = check_endpoint(args.endpoint)
     package = check_package(Path(args.package))
-    with reporting_cluster_errors(args.endpoint):
-        client = connect(args.endpoint, args.namespace)
+    with reporting_cluster_errors(endpoint):
+        client = connect(endpoint, args.namespace)
         run_id = submit(client, package, pipeline_root=args.pipeline_root, experiment=args.experiment,
                         namespace=args.namespace, run_name=args.run_name)
     print(f"submitted {package} as run {run_id} in experiment {args.experiment!r}")
@@ -161,10 +171,11 @@ def submit_command(args) -> int:
 
 
 def schedule_command(args) -> int:
+    endpoint = check_endpoint(args.endpoint)
     package = check_package(Path(args.package))
     cron = check_cron(args.cron)
-    with reporting_cluster_errors(args.endpoint):
-        client = connect(args.endpoint, args.namespace)
+    with reporting_cluster_errors(endpoint):
+        client = connect(endpoint, args.namespace)
         recurring_id, replaced = schedule(client, package, name=args.name, cron=cron,
                                           pipeline_root=args.pipeline_root, experiment=args.experiment,
                                           namespace=args.namespace)

@@ -130,6 +130,17 @@ def test_an_unreachable_endpoint_is_one_line_naming_it(package, capsys):
     assert err.startswith(f"error: cannot reach Kubeflow Pipelines at {endpoint}: ") and "Traceback" not in err
 
 
+@pytest.mark.parametrize("command", ["submit", "schedule"])
+def test_an_endpoint_without_a_scheme_is_refused_before_any_request(stub, package, capsys, command):
+    endpoint = stub.endpoint.removeprefix("http://")
+    extra = ["--name", "nightly", "--cron", "0 0 3 * * *"] if command == "schedule" else []
+    code = cli.main([command, "--package", str(package), "--endpoint", endpoint, "--experiment", "penguins",
+                     "--pipeline-root", ROOT_URI, *extra])
+    assert code == cli.EXIT_BAD_CONFIG
+    assert f"--endpoint: {endpoint!r} has no scheme" in capsys.readouterr().err
+    assert stub.sent("GET", f"{API}/healthz") == []
+
+
 def test_missing_or_json_package_is_refused(stub, tmp_path):
     assert _submit(stub, tmp_path / "absent.yaml") == cli.EXIT_BAD_CONFIG
     assert _submit(stub, tmp_path / "pipeline.json") == cli.EXIT_BAD_CONFIG
