@@ -61,3 +61,13 @@ def test_beams_logged_copy_of_a_gate_stop_goes_and_other_errors_keep_their_trace
                    logs.STOPS_BEFORE_TRANSFORM)
         beam.error("ValueError: something broke [while running 'Run[Trainer]']")
     assert [r.getMessage() for r in caplog.records] == ["ValueError: something broke [while running 'Run[Trainer]']"]
+
+
+def test_kfps_server_version_notice_is_dropped(quiet):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        logs.quiet_harmless_logs()
+        warnings.warn_explicit("This client only works with Kubeflow Pipeline v2.0.0-beta.2 and later versions.",
+                               FutureWarning, "client.py", 159, module="kfp.client.client")
+        warnings.warn_explicit("another FutureWarning", FutureWarning, "client.py", 1, module="kfp.client.client")
+    assert [str(w.message) for w in caught] == ["another FutureWarning"]
