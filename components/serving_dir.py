@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import tempfile
 import time
 from typing import Any, Callable, Optional
@@ -81,12 +82,21 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def staging_prefix() -> str:
+    """The name prefix of this process's staging folders: its pid and host, so that a push can tell which
+    abandoned folders are its host's to remove (a pid says nothing about another host's processes)."""
+    return f"{STAGING_PREFIX}{os.getpid()}@{socket.gethostname()}-"
+
+
 def remove_abandoned_staging(base_dir: str) -> None:
-    """Removes staging folders left by pushes whose process has died (killed mid-copy)."""
+    """Removes staging folders left by pushes of this host whose process has died (killed mid-copy). Another
+    host's are left: on a serving directory shared between hosts, their pushes may be under way."""
     for name in os.listdir(base_dir):
         if name.startswith(STAGING_PREFIX):
-            pid = name[len(STAGING_PREFIX):].split("-", 1)[0]
-            if pid.isdigit() and not _pid_alive(int(pid)):
+            # `<pid>@<host>-<random>`; folders of earlier releases have no `@<host>`, and were this host's.
+            owner = name[len(STAGING_PREFIX):].rsplit("-", 1)[0]
+            pid, _, host = owner.partition("@")
+            if pid.isdigit() and host in ("", socket.gethostname()) and not _pid_alive(int(pid)):
                 shutil.rmtree(os.path.join(base_dir, name), ignore_errors=True)
 
 
@@ -125,7 +135,7 @@ def push_atomically(model_dir: str, base_dir: str, record: dict[str, Any],
     """
     os.makedirs(base_dir, exist_ok=True)
     remove_abandoned_staging(base_dir)
-    staging = tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=base_dir)
+    staging = tempfile.mkdtemp(prefix=staging_prefix(), dir=base_dir)
     try:
         try:
             shutil.copytree(model_dir, staging, dirs_exist_ok=True)

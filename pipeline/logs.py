@@ -47,12 +47,15 @@ class _DropGateStop(logging.Filter):
 
 def quiet_harmless_logs() -> None:
     """Drops HARMLESS_MESSAGES from the absl and TensorFlow loggers, Google client libraries' notice that Python
-    3.10 is no longer supported (README, the stack), kfp's notice of the server versions it works with (README), Beam's logged copy of a SchemaGate stop (the command prints
-    it), and TensorFlow's C++ info and warning lines (CUDA stubs, CPU features; its errors stay). Call before TensorFlow is imported; worker processes inherit the C++ setting."""
+    3.10 is no longer supported (README, the stack), kfp's notice of the server versions it works with (README),
+    Beam's logged copy of a SchemaGate stop (the command prints it), and TensorFlow's C++ info and warning lines
+    (CUDA stubs, CPU features; its errors stay). Call before TensorFlow is imported; worker processes inherit the
+    C++ setting."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.")
     # kfp 2.5's client, on every connection: it works with Kubeflow Pipelines 2.0.0-beta.2 and later (README).
-    warnings.filterwarnings("ignore", message="This client only works with Kubeflow Pipeline v2", category=FutureWarning)
+    warnings.filterwarnings("ignore", message="This client only works with Kubeflow Pipeline v2",
+                            category=FutureWarning)
     for name in FILTERED_LOGGERS:
         logging.getLogger(name).addFilter(_DropHarmless())
     logging.getLogger(BEAM_ERROR_LOGGER).addFilter(_DropGateStop())

@@ -187,7 +187,8 @@ def describe_failures(evaluation_uri: str) -> list[str]:
             key, threshold = failure.metric_key, failure.metric_threshold
             value = (f"{failure.metric_value.double_value.value:.4g}"
                      if failure.metric_value.HasField("double_value") else "missing")
-            where = f"{key.output_name}: {spec_metric_name(key.name)} on slice {_slice_name(per_slice.slice_key)}"
+            where = (f"{key.output_name}: {spec_metric_name(key.name)} on slice "
+                     f"{_slice_name(per_slice.slice_key)}")
             if threshold.HasField("change_threshold"):
                 # TFMA reports the change (candidate - baseline) as the value of a failed change threshold.
                 change = threshold.change_threshold

@@ -115,6 +115,22 @@ def test_a_push_killed_mid_copy_leaves_the_old_versions_whole_and_nothing_half_w
     assert is_whole(base / os.path.basename(new), model_dir)
 
 
+def test_only_this_hosts_abandoned_staging_folders_are_removed(model_dir, tmp_path):
+    import socket
+
+    base = tmp_path / "serving"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = dead.stdout.strip()                       # a process that has ended
+    here, elsewhere = socket.gethostname(), "another-host.example"
+    for name in (f"{dead_pid}@{here}-abc1", f"{dead_pid}-abc2",            # this host's, and an older name
+                 f"{dead_pid}@{elsewhere}-abc3",                           # maybe under way on another host
+                 f"{os.getpid()}@{here}-abc4"):                            # a live process of this host
+        (base / f"{STAGING_PREFIX}{name}").mkdir(parents=True)
+    pushed = push_atomically(str(model_dir), str(base), {"model_uri": "/m/1"})
+    assert sorted(os.listdir(base)) == sorted([os.path.basename(pushed), f"{STAGING_PREFIX}{dead_pid}@{elsewhere}-abc3",
+                                               f"{STAGING_PREFIX}{os.getpid()}@{here}-abc4"])
+
+
 def test_a_model_pushed_before_is_found_serving_or_rolled_back(model_dir, tmp_path):
     from components.serving_dir import ROLLED_BACK_DIR, earlier_push
 
