@@ -10,6 +10,10 @@ from pipeline.config import SpecError
 
 TFRECORD_SUFFIXES = (".tfrecord", ".tfrecords", ".gz")
 SPAN = "{SPAN}"
+# A folder's pattern starts with this: `*` alone matches hidden files (`._a.csv`, `.part-0.crc`) and `_` markers
+# (`_SUCCESS`, as Beam and Spark jobs leave beside their output), which are no data. Beam's and TensorFlow's
+# globs both read `[!._]` as "any first character but these".
+NOT_HIDDEN = "[!._]"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,15 +106,15 @@ def folder_source(folder: Path, files: list[Path], data_format: Optional[str]) -
             raise SpecError(f"--data: folder {folder} holds both CSV and TFRecord files ({names}); pass --format "
                             f"csv or --format tfrecord, or keep one format per folder")
         fmt = "tfrecord" if records else "csv"
-    base = str(folder.resolve())
+    base, any_name = str(folder.resolve()), NOT_HIDDEN + "*"
     if fmt == "csv":
-        return (DataSource(base, "*.csv", fmt), csvs) if csvs else (DataSource(base, "*", fmt), files)
+        return (DataSource(base, any_name + ".csv", fmt), csvs) if csvs else (DataSource(base, any_name, fmt), files)
     if not records or len(records) == len(files):
-        return DataSource(base, "*", fmt), files
+        return DataSource(base, any_name, fmt), files
     suffixes = sorted({"." + p.name.rsplit(".", 1)[-1] for p in records})
     if len(suffixes) > 1:
         others = ", ".join(p.name for p in files if p not in records)
         raise SpecError(f"--data: folder {folder} holds TFRecord files ending in {' and '.join(suffixes)} beside "
                         f"other files ({others}); ExampleGen reads a folder by one file pattern: move the other "
                         f"files out, or give the TFRecord files one suffix")
-    return DataSource(base, "*" + suffixes[0], fmt), records
+    return DataSource(base, any_name + suffixes[0], fmt), records
