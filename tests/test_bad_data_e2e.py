@@ -63,6 +63,7 @@ def break_schema(rows):
     rows[1]["bill_length_mm"] = "nan"               # NaN where the schema disallows it
     rows[2]["bill_depth_mm"] = "inf"                # infinity where the schema disallows it
     rows[4]["body_mass_g"] = "380000"               # far outside the schema's range
+    rows[5]["island"] = ""                          # empty where the schema requires a value
     for row in rows:
         row["sex"] = ""                             # a label column empty in every row
 
@@ -82,6 +83,7 @@ def rejected_run(tmp_path_factory):
     ("bill_length_mm", "NaN"),
     ("bill_depth_mm", "Inf"),
     ("body_mass_g", "Unexpectedly large value: 380000"),
+    ("island", "fewer values than expected"),
     ("sex", "label column has no value in any row"),
 ])
 def test_schema_breaking_values_are_each_named(rejected_run, column, problem):
