@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -64,20 +65,47 @@ def copy_of_project(tmp_path):
     return root
 
 
-@pytest.mark.parametrize("changed,transform_changes", [
-    ("components/features.py", True),
-    ("pipeline/config.py", True),
-    ("components/model.py", False),
-    ("components/losses.py", False),
+@pytest.mark.parametrize("changed,transform_changes,trainer_changes", [
+    ("components/features.py", True, True),
+    ("pipeline/config.py", True, True),
+    ("components/model.py", False, True),
+    ("components/losses.py", False, True),
+    ("components/pusher.py", False, False),
+    ("components/schema_gate.py", False, False),
 ])
 def test_code_change_changes_the_fingerprint_of_exactly_the_components_that_run_it(tmp_path, changed,
-                                                                                  transform_changes):
+                                                                                  transform_changes, trainer_changes):
     root = copy_of_project(tmp_path)
     before = {code: module_code_fingerprint(code, root) for code in (TRANSFORM_CODE, TRAINER_CODE)}
     with open(root / changed, "a") as f:
         f.write("\n# a change\n")
     assert (module_code_fingerprint(TRANSFORM_CODE, root) != before[TRANSFORM_CODE]) == transform_changes
-    assert module_code_fingerprint(TRAINER_CODE, root) != before[TRAINER_CODE]
+    assert (module_code_fingerprint(TRAINER_CODE, root) != before[TRAINER_CODE]) == trainer_changes
+
+
+def project_imports(module: str) -> set[str]:
+    """The project files `module` imports, directly or not (imports inside functions included), with the
+    packages' `__init__.py` files: what a component whose entry point is in `module` runs."""
+    import ast
+
+    seen: set[Path] = set()
+    todo = [module]
+    while todo:
+        parts = todo.pop().split(".")
+        files = [PROJECT_ROOT.joinpath(*parts[:i], "__init__.py") for i in range(1, len(parts))]
+        files.append(PROJECT_ROOT.joinpath(*parts).with_suffix(".py"))
+        for path in (f for f in files if f.is_file() and f not in seen):
+            seen.add(path)
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                         else [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+                todo += [name for name in names if name.split(".")[0] in ("components", "pipeline")]
+    return {path.relative_to(PROJECT_ROOT).as_posix() for path in seen}
+
+
+@pytest.mark.parametrize("entry_point,code", [(PREPROCESSING_FN, TRANSFORM_CODE), (RUN_FN, TRAINER_CODE)])
+def test_the_fingerprinted_code_is_exactly_what_the_entry_point_imports(entry_point, code):
+    assert set(code) == project_imports(entry_point.rsplit(".", 1)[0])
 
 
 def test_tfrecord_input_uses_import_example_gen(penguins_spec, tmp_path):
