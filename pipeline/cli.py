@@ -206,8 +206,7 @@ def run_pipeline(args: argparse.Namespace, spec, spec_path: Path, schema: Option
     report.write_report_or_warn(store, workdir)
     if result.from_cache:
         print("\nnothing changed since an earlier run (same data, code and spec): every component's outputs came "
-              "from the cache and nothing was pushed again"
-              + (f"; that run pushed this model to {result.pushed_path}" if result.pushed_path else ""))
+              "from the cache and nothing was pushed again" + cached_push_note(result.pushed_path, serving_dir))
         return EXIT_PUSHED if result.blessed else EXIT_NOT_BLESSED
     if result.pushed_path:
         print(f"\nmodel blessed and pushed to {result.pushed_path}")
@@ -269,6 +268,24 @@ def already_serving_message(version_dir: str, serving_dir: Path) -> str:
     return (f"not pushed: this model is already in the serving directory as {version_dir}, but the newer version "
             f"{newest} is the one serving; to serve this model again, take the newer versions out with "
             f"`python -m pipeline rollback --serving-dir {serving_dir}`")
+
+
+def cached_push_note(pushed_path: Optional[str], serving_dir: Path) -> str:
+    """Where the model of a run that came wholly from the cache is now: the version its first run pushed it to,
+    unless that version was rolled back or deleted since."""
+    from components.serving_dir import ROLLED_BACK_DIR, rolled_back_versions  # noqa: PLC0415
+
+    if not pushed_path:
+        return ""
+    if Path(pushed_path).is_dir():
+        return f"; that run pushed this model to {pushed_path}"
+    version = Path(pushed_path).name
+    aside = [name for name in rolled_back_versions(str(serving_dir)) if name.split(".")[0] == version]
+    if aside:
+        return (f"; that run pushed this model to {pushed_path}, and it was rolled back since (kept in "
+                f"{serving_dir / ROLLED_BACK_DIR / aside[-1]}): to train a new one, change the data, the code or "
+                f"what the Trainer reads")
+    return f"; that run pushed this model to {pushed_path}, which the serving directory no longer holds"
 
 
 def check_serving_dir(path: Path) -> None:

@@ -5,6 +5,8 @@ enough that every model is blessed: model 1 pushed; model 2 pushed; `rollback` t
 service; model 3 is then compared with model 1, the model serving again, not with the rolled-back model 2.
 """
 
+import re
+
 import pytest
 import yaml
 from ml_metadata.metadata_store import metadata_store
@@ -45,6 +47,10 @@ def scenario(tmp_path_factory):
         heads.write_text(yaml.safe_dump(spec))
         outcome[name] = run_cli(*args)
         outcome[f"{name}_model"] = model_and_baseline(workdir)
+    # The third model rolled back, then the same command again: everything comes from the cache.
+    outcome["second_rollback"] = run_cli("rollback", "--serving-dir", str(workdir / "serving"))
+    outcome["third_again"] = run_cli(*args)
+    outcome["workdir"] = workdir
     return outcome
 
 
@@ -58,3 +64,15 @@ def test_after_a_rollback_the_candidate_is_judged_against_the_model_serving_agai
     third, third_baseline = scenario["third_model"]
     assert second_baseline == {first}
     assert third_baseline == {first}, (third_baseline, second)
+
+
+def test_an_unchanged_rerun_of_a_rolled_back_model_says_it_was_rolled_back(scenario):
+    assert scenario["second_rollback"].returncode == 0, scenario["second_rollback"].stderr[-2000:]
+    result = scenario["third_again"]
+    assert result.returncode == cli.EXIT_PUSHED, (result.stdout[-2000:], result.stderr[-3000:])
+    pushed = re.search(r"serving/(\d+)", scenario["third"].stdout).group(1)
+    assert "nothing changed since an earlier run" in result.stdout
+    assert (f"that run pushed this model to {scenario['workdir'] / 'serving' / pushed}, and it was rolled back "
+            f"since (kept in {scenario['workdir'] / 'serving' / '.rolled-back' / pushed})") in result.stdout
+    assert sorted(p.name for p in (scenario["workdir"] / "serving").iterdir() if p.name.isdigit()) == [
+        re.search(r"serving/(\d+)", scenario["first"].stdout).group(1)]
