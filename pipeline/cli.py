@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
 from pipeline import kubeflow_commands, logs
-from pipeline.config import SpecError, check_columns, load_spec
+from pipeline.config import SpecError, check_classes, check_columns, load_spec
 from pipeline.data import resolve_data
 from pipeline.kfp_client import ClusterError
 from pipeline.preflight import DataError, check_csv_files, check_tfrecord_files
@@ -89,15 +89,15 @@ def _beam_workers(value: str):
     return int(value)
 
 
-def schema_columns(path: Path) -> list[str]:
+def read_schema(path: Path):
+    """The TFDV schema at `path` (text format); SpecError naming the file if it cannot be read."""
     from google.protobuf import text_format  # noqa: PLC0415
     from tensorflow_metadata.proto.v0 import schema_pb2  # noqa: PLC0415
 
     try:
-        schema = text_format.Parse(path.read_text(), schema_pb2.Schema())
+        return text_format.Parse(path.read_text(), schema_pb2.Schema())
     except (OSError, text_format.ParseError) as e:
         raise SpecError(f"{path}: not a readable schema.pbtxt: {e}") from None
-    return [f.name for f in schema.feature]
 
 
 
@@ -113,7 +113,12 @@ def run_command(args: argparse.Namespace, retrain: bool = False) -> int:
     if schema is not None and not schema.exists():
         raise SpecError(f"--schema: {schema} does not exist")
     if schema is not None:
-        check_columns(spec, schema_columns(schema), f"schema {schema}")
+        schema_proto = read_schema(schema)
+        try:
+            check_columns(spec, [f.name for f in schema_proto.feature], f"schema {schema}")
+            check_classes(spec, schema_proto, f"schema {schema}")
+        except SpecError as e:
+            raise SpecError(f"{spec_path}: {e}") from None
     if args.beam_args and args.beam_workers != "auto":
         raise SpecError("--beam-workers and --beam-arg: choose one (--beam-arg sets every component's Beam "
                         "options itself)")

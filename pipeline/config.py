@@ -409,6 +409,29 @@ def check_columns(spec: HeadsSpec, columns: Sequence[str], source: str) -> None:
                             + (f"; did you mean {close[0]!r}?" if close else "") + f" (columns: {known})")
 
 
+def check_classes(spec: HeadsSpec, schema, source: str) -> None:
+    """Checks that each class of a classification head is in its label column's string domain in `schema` (a TFDV
+    Schema proto), when the schema gives it one: a class spelt unlike the data's would mask every row of its
+    class, silently, and the head would never predict it.
+
+    Raises:
+      SpecError: naming the spec field, the class, the domain and the closest value of it.
+    """
+    domains = {d.name: list(d.value) for d in schema.string_domain}
+    for i, head in enumerate(spec.heads):
+        feature = next((f for f in schema.feature if f.name == head.label), None)
+        if not head.is_classification or feature is None:
+            continue
+        domain = (list(feature.string_domain.value) if feature.HasField("string_domain")
+                  else domains.get(feature.domain) if feature.HasField("domain") else None)
+        for j, cls in enumerate(head.classes):
+            if domain and cls not in domain:
+                close = difflib.get_close_matches(cls, domain, n=1)
+                raise SpecError(f"heads[{i}].classes[{j}]: class {cls!r} is not in the domain of column "
+                                f"{head.label!r} in {source} {domain}" + (f"; did you mean {close[0]!r}?" if close
+                                                                          else ""))
+
+
 class _Parser:
     """Validating conversion from parsed YAML to `HeadsSpec`; every error names the field's path."""
 

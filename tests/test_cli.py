@@ -52,7 +52,19 @@ def test_schema_without_a_label_column_exits_2_naming_the_spec_field(tmp_path):
     result = run_cli("run", "--data", str(PENGUINS_CSV), "--heads", str(PENGUINS_HEADS), "--schema", str(schema),
                      "--workdir", str(tmp_path / "w"))
     assert result.returncode == cli.EXIT_BAD_CONFIG
-    assert f"heads[1].label: column 'sex' is not in schema {schema}" in result.stderr
+    assert f"error: {PENGUINS_HEADS}: heads[1].label: column 'sex' is not in schema {schema}" in result.stderr
+
+
+def test_a_class_outside_the_schemas_domain_exits_2_naming_the_spec_field(tmp_path):
+    heads = tmp_path / "heads.yaml"
+    heads.write_text(PENGUINS_HEADS.read_text().replace("Chinstrap", "Chinstrap penguin"))
+    schema = ROOT / "schemas" / "penguins" / "schema.pbtxt"
+    result = run_cli("run", "--data", str(PENGUINS_CSV), "--heads", str(heads), "--schema", str(schema),
+                     "--workdir", str(tmp_path / "w"))
+    assert result.returncode == cli.EXIT_BAD_CONFIG
+    assert (f"error: {heads}: heads[0].classes[1]: class 'Chinstrap penguin' is not in the domain of column "
+            f"'species' in schema {schema} ['Adelie', 'Chinstrap', 'Gentoo']; did you mean 'Chinstrap'?") in result.stderr
+    assert not (tmp_path / "w").exists()
 
 
 def test_missing_schema_file_exits_2(tmp_path):

@@ -183,6 +183,26 @@ def test_a_misspelt_column_gets_the_closest_column_suggested(penguins_spec):
         check_columns(penguins_spec, columns, "the header of x.csv")
 
 
+def test_classes_are_checked_against_the_schemas_domain_inline_or_named(penguins_spec):
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    from pipeline.config import check_classes
+
+    schema = schema_pb2.Schema()
+    schema.feature.add(name="species", domain="species")                      # a named, top-level domain
+    schema.string_domain.add(name="species", value=["Adelie", "Chinstrap", "Gentoo"])
+    schema.feature.add(name="sex").string_domain.value.extend(["female", "male"])   # an inline one
+    check_classes(penguins_spec, schema, "schema.pbtxt")
+    schema.string_domain[0].value[1] = "chinstrap"
+    with pytest.raises(SpecError, match=r"heads\[0\]\.classes\[1\]: class 'Chinstrap' is not in the domain of column "
+                                        r"'species' in schema.pbtxt \['Adelie', 'chinstrap', 'Gentoo'\]; did you mean "
+                                        r"'chinstrap'\?"):
+        check_classes(penguins_spec, schema, "schema.pbtxt")
+    del schema.feature[1].string_domain.value[:]                              # no domain: nothing to check
+    schema.string_domain[0].value[1] = "Chinstrap"
+    check_classes(penguins_spec, schema, "schema.pbtxt")
+
+
 def test_load_spec_names_the_file_when_yaml_is_broken(tmp_path):
     bad = tmp_path / "heads.yaml"
     bad.write_text("name: [unclosed\n")
