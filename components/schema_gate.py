@@ -7,7 +7,9 @@ Transform reads its schema from the gate, which makes the order a data dependenc
 Drift and skew are TFDV's comparators, with the spec's bounds set on a copy of the schema.
 """
 
+import difflib
 import json
+import math
 import os
 import shutil
 from typing import Optional
@@ -185,6 +187,51 @@ def describe_labels_without_a_class(schema, statistics: statistics_pb2.DatasetFe
     return lines
 
 
+def describe_misspelt_classes(statistics: statistics_pb2.DatasetFeatureStatisticsList,
+                              label_classes: dict[str, list[str]]) -> list[str]:
+    """One line per class of a head that never occurs in the label column while a value spelt like it does
+    (`yess` for `yes`, `foggy` for `fog`, `Fog` for `fog`).
+
+    Every row of the data's spelling would be masked, silently: the head would never learn or predict that
+    class, and could still pass its threshold (a binary head that only ever saw `no` scores accuracy 1 on rows
+    it can judge). A class merely absent from a span, with no look-alike value, is allowed.
+    """
+    lines = []
+    for column, classes in label_classes.items():
+        values = _frequent_values(_column_statistics(statistics, column))
+        if not set(values) & set(classes):
+            continue   # no value is a class: `describe_labels_without_a_class` names the column once
+        outside = [v for v in values if v not in classes]
+        for cls in (c for c in classes if c not in values):
+            close = ([v for v in outside if v.casefold() == cls.casefold()]
+                     or difflib.get_close_matches(cls, outside, n=1, cutoff=0.6))
+            if close:
+                lines.append(f"label column {column!r}: class {cls!r} of its head never occurs in the train split, "
+                             f"which holds {close[0]!r} (not a class: its rows would be masked); is the class "
+                             f"misspelt in the heads spec?")
+    return lines
+
+
+def describe_angles_beyond_a_turn(statistics: statistics_pb2.DatasetFeatureStatisticsList,
+                                  angle_columns: list[str]) -> list[str]:
+    """One line per angle label column holding a value beyond one turn (|value| > 2π): degrees, most likely.
+
+    Angles are radians; degrees read as radians wrap several times round the circle, and the head would be
+    trained on what is, to it, noise (its error would be that of a constant guess).
+    """
+    lines = []
+    for column in angle_columns:
+        feature = _column_statistics(statistics, column)
+        if feature is None or not feature.HasField("num_stats"):
+            continue
+        largest = max(abs(feature.num_stats.min), abs(feature.num_stats.max))
+        if largest > 2 * math.pi + 1e-6:
+            lines.append(f"label column {column!r}: an angle head reads radians, but its values reach "
+                         f"{largest:g}; degrees? (radians = degrees * pi / 180, in the data; an angle of more than "
+                         f"one turn, wrap it into [0, 2*pi))")
+    return lines
+
+
 def read_per_split(artifact, file_name: str, proto_class) -> dict:
     """`{split: proto}` from the binary proto file each split folder of a TFDV artifact holds."""
     result = {}
@@ -263,12 +310,13 @@ def SchemaGate(anomalies: InputArtifact[ExampleAnomalies], statistics: InputArti
                drift_bounds: Parameter[str] = "{}", skew_bounds: Parameter[str] = "{}",
                serving_statistics_path: Parameter[str] = "", numeric_columns: Parameter[str] = "",
                label_classes: Parameter[str] = "{}", feature_columns: Parameter[str] = "",
-               schema_source: Parameter[str] = "the curated schema") -> None:
+               schema_source: Parameter[str] = "the curated schema", angle_columns: Parameter[str] = "") -> None:
     """Fails when ExampleValidator found anomalies against `schema` (`schema_source` names it), the data does
     not fit the heads spec (a label column, of comma-separated `label_columns`, without a value in a split; a
     column of `feature_columns` absent; a spec column with several values in an example; text in a column of
     `numeric_columns`; a label column with none of its classes, `label_classes` as JSON
-    `{column: [class, ...]}`), or the train split moved
+    `{column: [class, ...]}`, or a class of it spelt unlike the data; a label of `angle_columns` beyond one turn),
+    or the train split moved
     past a drift bound against `previous_statistics` (the previous span's) or past a skew bound against the
     statistics file at `serving_statistics_path` (bounds as JSON `{column: bound}`); otherwise passes `schema`
     on as `validated_schema`."""
@@ -282,6 +330,8 @@ def SchemaGate(anomalies: InputArtifact[ExampleAnomalies], statistics: InputArti
     spec_lines += describe_text_in_numeric_columns(schema_proto, train_statistics,
                                                    [c for c in numeric_columns.split(",") if c])
     spec_lines += describe_labels_without_a_class(schema_proto, train_statistics, json.loads(label_classes))
+    spec_lines += describe_misspelt_classes(train_statistics, json.loads(label_classes))
+    spec_lines += describe_angles_beyond_a_turn(train_statistics, [c for c in angle_columns.split(",") if c])
     if lines or spec_lines:
         broken = " and ".join(([f"does not match {schema_source}"] if lines else [])
                               + (["does not fit the heads spec"] if spec_lines else []))

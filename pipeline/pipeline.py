@@ -139,6 +139,7 @@ def create_pipeline(*, name: str, root: str, data: DataSource, spec: HeadsSpec, 
                              numeric_columns=",".join(spec.numeric_columns),
                              label_classes=json.dumps({c: list(k) for c, k in spec.label_classes.items()}),
                              feature_columns=",".join(f.name for f in spec.features),
+                             angle_columns=",".join(h.label for h in spec.heads if h.kind == "angle"),
                              schema_source="the curated schema" if schema_path else "the schema SchemaGen inferred")
 
     transform = transform_component(example_gen.outputs["examples"], schema_gate.outputs["validated_schema"], spec)

@@ -134,7 +134,8 @@ def rejected_run_without_schema(tmp_path_factory):
     data = tmp / "penguins.csv"
     data.write_text(penguins_with(lambda rows: [row.update(bill_length_mm="NA") for row in rows[:5]]))
     heads = tmp / "heads.yaml"                      # no schema.pbtxt beside it
-    heads.write_text(PENGUINS_HEADS.read_text().replace("classes: [female, male]", "classes: [Female, Male]"))
+    heads.write_text(PENGUINS_HEADS.read_text().replace("classes: [female, male]", "classes: [Female, Male]")
+                     .replace("[Adelie, Chinstrap, Gentoo]", "[Adelie, Chinstrapp, Gentoo]"))
     workdir = tmp / "run"
     return workdir, run_cli("run", "--data", str(data), "--heads", str(heads), "--workdir", str(workdir))
 
@@ -146,4 +147,7 @@ def test_without_a_curated_schema_data_that_does_not_fit_the_spec_stops_at_the_g
     assert_stopped_early(result, workdir, "does not fit the heads spec",
                          "column 'bill_length_mm': the heads spec reads it as numbers, but it holds text such as "
                          "'NA'",
-                         "label column 'sex': none of its values is one of its head's classes ['Female', 'Male']")
+                         "label column 'sex': none of its values is one of its head's classes ['Female', 'Male']",
+                         "label column 'species': class 'Chinstrapp' of its head never occurs in the train split, "
+                         "which holds 'Chinstrap'")
+    assert "class 'Female' of its head" not in result.stderr   # the sex column is named once, above

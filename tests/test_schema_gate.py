@@ -87,6 +87,36 @@ def test_a_label_column_that_can_hold_none_of_its_heads_classes_is_named():
         "label column 'code': holds numbers, but none of its head's classes ['low', 'high'] is a whole number"]
 
 
+def test_a_class_spelt_unlike_the_data_is_named_with_the_datas_spelling():
+    from components.schema_gate import describe_misspelt_classes
+
+    statistics = table_stats(frost=["no", "yes", "no", "no"], sky=["clear", "fog", "rain", "cloudy"],
+                             code=["a", "b", "n/a", "a"])
+    lines = describe_misspelt_classes(statistics, {
+        "frost": ["no", "yess"],                           # a typo: every 'yes' row would be masked
+        "sky": ["clear", "cloudy", "rain", "Fog", "hail"],   # 'Fog' for 'fog'; 'hail' merely absent
+        "code": ["a", "b", "c"],                           # 'c' absent, and 'n/a' looks nothing like it
+    })
+    assert lines == [
+        "label column 'frost': class 'yess' of its head never occurs in the train split, which holds 'yes' (not a "
+        "class: its rows would be masked); is the class misspelt in the heads spec?",
+        "label column 'sky': class 'Fog' of its head never occurs in the train split, which holds 'fog' (not a "
+        "class: its rows would be masked); is the class misspelt in the heads spec?"]
+
+
+def test_angle_labels_beyond_one_turn_are_named_as_likely_degrees():
+    import math
+
+    from components.schema_gate import describe_angles_beyond_a_turn
+
+    statistics = table_stats(wind_deg=[10.0, 359.1, 180.0], wind_rad=[0.1, 2 * math.pi, 3.0],
+                             signed=[-math.pi, math.pi, 0.0])
+    lines = describe_angles_beyond_a_turn(statistics, ["wind_deg", "wind_rad", "signed"])
+    assert lines == ["label column 'wind_deg': an angle head reads radians, but its values reach 359.1; degrees? "
+                     "(radians = degrees * pi / 180, in the data; an angle of more than one turn, wrap it into "
+                     "[0, 2*pi))"]
+
+
 # Drift and skew: TFDV's comparators with the spec's bounds, on statistics of tiny in-memory tables.
 
 def table_stats(**columns):

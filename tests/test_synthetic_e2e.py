@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
@@ -73,3 +74,17 @@ def test_pushed_model_serves_every_head_from_raw_rows(run):
     assert np.all((heading >= 0) & (heading < 2 * math.pi))
     for predicted, expected in zip(heading[:2], (math.pi / 2, math.pi)):
         assert abs(math.remainder(predicted - expected, 2 * math.pi)) < math.radians(30)
+
+
+def test_an_angle_head_given_degrees_stops_at_the_gate(tmp_path):
+    # A compass heading in degrees, read as radians, would train the angle head on noise.
+    data = tmp_path / "data"
+    generate.write_shards(data, rows=600, shards=1, seed=5)
+    (shard,) = data.glob("*.csv")
+    frame = pd.read_csv(shard)
+    frame["heading"] = np.degrees(frame["heading"])
+    frame.to_csv(shard, index=False)
+    result = run_cli("run", "--data", str(data), "--heads", str(HEADS), "--workdir", str(tmp_path / "w"))
+    assert result.returncode == cli.EXIT_DATA_REJECTED, result.stderr[-3000:]
+    assert "label column 'heading': an angle head reads radians, but its values reach 35" in result.stderr
+    assert not (tmp_path / "w" / "serving").exists()
