@@ -43,6 +43,23 @@ def examples_span(artifact) -> Optional[int]:
     return value.int_value if value is not None else None
 
 
+def model_heads(store, model_id: int) -> Optional[list[str]]:
+    """The heads of a Trainer's model, from the spec its Trainer execution was given; None if not recorded."""
+    import json  # noqa: PLC0415
+
+    from ml_metadata.proto import metadata_store_pb2  # noqa: PLC0415
+
+    events = [e for e in store.get_events_by_artifact_ids([model_id]) if e.type == metadata_store_pb2.Event.OUTPUT]
+    if not events:
+        return None
+    (trainer,) = store.get_executions_by_id([events[0].execution_id])
+    value = trainer.custom_properties.get("custom_config") or trainer.properties.get("custom_config")
+    try:
+        return [h["name"] for h in json.loads(value.string_value)["heads_spec"]["heads"]]
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
+
+
 def pipeline_names(store) -> list[str]:
     """The names of the pipelines whose runs the store holds."""
     return sorted(c.name for c in store.get_contexts_by_type("pipeline"))

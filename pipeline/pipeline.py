@@ -154,7 +154,8 @@ def create_pipeline(*, name: str, root: str, data: DataSource, spec: HeadsSpec, 
     if compare_with_baseline and local_resolvers:
         baseline_resolver = Resolver(
             strategy_class=BlessedModelBeforeCandidateStrategy,
-            config={"serving_dir": serving_dir},
+            config={"serving_dir": serving_dir,
+                    "heads": [h.name for h in spec.heads if baseline_heads is None or h.name in baseline_heads]},
             candidate=trainer.outputs["model"],
             model=Channel(type=standard_artifacts.Model),
             model_blessing=Channel(type=standard_artifacts.ModelBlessing),

@@ -4,14 +4,14 @@ Kubeflow's V2 compiler accepts only TFX's own latest-artifact and latest-blessed
 are the local runner's; `create_pipeline(local_resolvers=False)` uses TFX's instead.
 """
 
-from typing import Optional
+from typing import Optional, Sequence
 
 from tfx import types
 from tfx.dsl.components.common import resolver
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import _BLESSED, _CURRENT_MODEL_ID
 
 from components.serving_dir import served_model_uris
-from pipeline.lineage import examples_span
+from pipeline.lineage import examples_span, model_heads
 
 
 def blessed_model_before(candidate, models: list, blessings: list) -> tuple[Optional[object], Optional[object]]:
@@ -33,19 +33,24 @@ def blessed_model_before(candidate, models: list, blessings: list) -> tuple[Opti
 
 class BlessedModelBeforeCandidateStrategy(resolver.ResolverStrategy):
     """Resolves `model`/`model_blessing` to the newest blessed model older than `candidate` (see
-    `blessed_model_before`) among those in the serving directory; `candidate` is the Trainer's output of this run.
+    `blessed_model_before`) among those in the serving directory that have every head of `heads`; `candidate` is
+    the Trainer's output of this run. None: TFX's Evaluator then judges absolute bounds alone.
 
     Args:
       serving_dir: the serving base directory, whose versions' push records name the models that may be the
         baseline: the model now serving is, a blessed model whose push failed is not, and after a rollback the
         model serving again is, not the one rolled back for being bad. Empty: every blessed model (TFX's choice).
+      heads: the heads the Evaluator scores the baseline on (the EvalConfig, fixed when the pipeline is built,
+        from the model serving then). A baseline without one of them fails the Evaluator; that happens when the
+        candidate is the model serving itself (a threshold changed, the Trainer came from the cache) and the
+        model before it lacks a head the candidate added.
     """
 
-    def __init__(self, serving_dir: str = ""):
+    def __init__(self, serving_dir: str = "", heads: Sequence[str] = ()):
         self._serving_dir = serving_dir
+        self._heads = set(heads)
 
     def resolve_artifacts(self, store, input_dict: dict[str, list[types.Artifact]]):
-        del store  # everything needed is in the inputs and the serving directory
         candidates = input_dict["candidate"]
         if not candidates:
             return {key: [] for key in input_dict}
@@ -53,6 +58,8 @@ class BlessedModelBeforeCandidateStrategy(resolver.ResolverStrategy):
         if self._serving_dir:
             served = served_model_uris(self._serving_dir)
             models = [m for m in models if m.uri in served]
+        if self._heads:
+            models = [m for m in models if self._heads <= set(model_heads(store, m.id) or ())]
         model, blessing = blessed_model_before(candidates[0], models, input_dict["model_blessing"])
         return {"candidate": candidates, "model": [model] if model else [],
                 "model_blessing": [blessing] if blessing else []}

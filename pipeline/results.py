@@ -12,8 +12,8 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from pipeline.config import METRIC_CLASSES, REPORTED_METRIC_NAMES, HeadsSpec
-from pipeline.lineage import (ALREADY_SERVING_KEY, EVAL_METRICS_KEY, ROLLED_BACK_KEY, examples_span, node_id,
-                              run_provenance)
+from pipeline.lineage import (ALREADY_SERVING_KEY, EVAL_METRICS_KEY, ROLLED_BACK_KEY, examples_span, model_heads,
+                              node_id, run_provenance)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,6 +26,7 @@ class HeadResult:
     bound: str
     passed: bool
     failed_against_baseline: bool = False   # within its bound, but worse than the baseline by more than tolerated
+    failed_slices: tuple[str, ...] = ()     # the slices where a per-slice bound failed (the overall one may pass)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,11 +92,7 @@ def latest_blessed_model_heads(store: metadata_store.MetadataStore,
         blessed = [m for m in blessed if uris.get(m) in served]
     if not blessed:
         return None
-    model_id = max(blessed)
-    events = [e for e in store.get_events_by_artifact_ids([model_id]) if e.type == metadata_store_pb2.Event.OUTPUT]
-    (trainer,) = store.get_executions_by_id([events[0].execution_id])
-    config = json_property(trainer, "custom_config")
-    return [h["name"] for h in config["heads_spec"]["heads"]]
+    return model_heads(store, max(blessed))
 
 
 def _exec_property(execution, key: str) -> str:
@@ -142,17 +139,16 @@ def _custom_int(artifact, key: str) -> Optional[int]:
 
 
 def _failures(evaluation_uri: str) -> dict[tuple[str, str], set[str]]:
-    """`{(output_name, metric_name): kinds}` of the thresholds that failed on the overall slice; a kind is
-    "bound" (the value) or "change" (against the baseline)."""
+    """`{(output_name, metric_name): kinds}` of the thresholds that failed; a kind is "bound" (the value on the
+    overall slice), "change" (against the baseline) or a slice's name (a per-slice bound on that slice)."""
     import tensorflow_model_analysis as tfma  # noqa: PLC0415
 
     failed: dict[tuple[str, str], set[str]] = {}
     result = tfma.load_validation_result(evaluation_uri)
     for per_slice in result.metric_validations_per_slice:
-        if per_slice.slice_key.single_slice_keys:
-            continue
         for failure in per_slice.failures:
-            kind = "change" if failure.metric_threshold.HasField("change_threshold") else "bound"
+            kind = ("change" if failure.metric_threshold.HasField("change_threshold")
+                    else _slice_name(per_slice.slice_key) if per_slice.slice_key.single_slice_keys else "bound")
             failed.setdefault((failure.metric_key.output_name, failure.metric_key.name), set()).add(kind)
     return failed
 
@@ -226,10 +222,11 @@ def read_run_result(store: metadata_store.MetadataStore, spec: HeadsSpec) -> Run
             name = tfma_metric_name(head, head.threshold.metric)
             bound = (f">= {head.threshold.lower:g}" if head.threshold.lower is not None
                      else f"<= {head.threshold.upper:g}")
-            value = values.get((head.name, name))
+            value, kinds = values.get((head.name, name)), failed.get((head.name, name), set())
             heads.append(HeadResult(head=head.name, metric=head.threshold.metric, value=value, bound=bound,
-                                    passed=value is not None and (head.name, name) not in failed,
-                                    failed_against_baseline=failed.get((head.name, name)) == {"change"}))
+                                    passed=value is not None and not kinds,
+                                    failed_against_baseline="change" in kinds and "bound" not in kinds,
+                                    failed_slices=tuple(sorted(kinds - {"change", "bound"}))))
     push = push_outcome(pushed[0] if pushed else None)
     runs = pipeline_runs(store)
     pusher_runs = executions_by_node(store, runs[-1]).get("Pusher", []) if runs else []
@@ -239,11 +236,20 @@ def read_run_result(store: metadata_store.MetadataStore, spec: HeadsSpec) -> Run
                      already_serving=push.already_serving, rolled_back=push.rolled_back, from_cache=from_cache)
 
 
+def _verdict(head: HeadResult) -> str:
+    """The table's "passed" cell: yes, or NO with what failed when the overall value met its bound."""
+    if head.passed:
+        return "yes"
+    reasons = (["worse than the baseline"] if head.failed_against_baseline else []) + (
+        [f"on slice {head.failed_slices[0]}" if len(head.failed_slices) == 1
+         else f"on {len(head.failed_slices)} slices"] if head.failed_slices else [])
+    return "NO" + (": " + "; ".join(reasons) if reasons else "")
+
+
 def format_table(result: RunResult) -> str:
     rows = [("head", "metric", "value", "threshold", "passed")]
     for h in result.heads:
-        rows.append((h.head, h.metric, "missing" if h.value is None else f"{h.value:.4g}", h.bound,
-                     "yes" if h.passed else "NO: worse than the baseline" if h.failed_against_baseline else "NO"))
+        rows.append((h.head, h.metric, "missing" if h.value is None else f"{h.value:.4g}", h.bound, _verdict(h)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
 

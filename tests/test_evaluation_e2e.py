@@ -28,6 +28,11 @@ BASE = yaml.safe_load(PENGUINS_HEADS.read_text())
 
 
 def spec_for(run: str) -> dict:
+    if run == "slice_bound":
+        # Run 5's model and bounds, plus a per-slice bound no island can meet: only the Evaluator re-runs.
+        spec = spec_for("new_head")
+        spec["heads"][2]["threshold"]["per_slice"] = [{"slice": ["island"], "upper": 1}]
+        return spec
     spec = copy.deepcopy(BASE)
     species, sex, mass = spec["heads"]
     species["threshold"] = {"metric": "accuracy", "lower": 0.6, "tolerance": 0.1}
@@ -67,13 +72,18 @@ def runs(tmp_path_factory):
         versions = sorted(p.name for p in (workdir / "serving").iterdir()) if (workdir / "serving").exists() else []
         outcome[run] = (result, versions, HeadsSpec.from_dict(spec_for(run)))
     outcome["runs_list"] = run_cli("runs", "--workdir", str(workdir))
+    heads = tmp / "heads_slice_bound.yaml"
+    heads.write_text(yaml.safe_dump(spec_for("slice_bound")))
+    outcome["slice_bound"] = (run_cli("run", "--data", str(PENGUINS_CSV), "--heads", str(heads), "--workdir",
+                                      str(workdir), "--schema", str(ROOT / "schemas" / "penguins" / "schema.pbtxt")),
+                              sorted(p.name for p in (workdir / "serving").iterdir()), None)
     outcome["workdir"] = workdir
     return outcome
 
 
 def table(result) -> dict[str, tuple[float, bool]]:
     """The per-head table the command printed: {head: (value, passed)}."""
-    rows = re.findall(r"^(\w+)\s+\w+\s+([\d.]+)\s+[<>]= [\d.e+]+\s+(yes|NO|NO: worse than the baseline)$",
+    rows = re.findall(r"^(\w+)\s+\w+\s+([\d.]+)\s+[<>]= [\d.e+]+\s+(yes|NO(?:: .+)?)$",
                       result.stdout, re.M)
     return {head: (float(value), passed == "yes") for head, value, passed in rows}
 
@@ -169,3 +179,17 @@ def test_runs_list_shows_each_run_with_its_outcome_and_provenance(runs):
             assert spec.fingerprint() in line
         for head in spec.heads:
             assert f"{head.name} " in line
+
+
+def test_a_per_slice_bound_that_fails_blocks_the_push_and_the_table_says_where(runs):
+    result, versions, _ = runs["slice_bound"]
+    assert result.returncode == cli.EXIT_NOT_BLESSED, (result.stdout[-2000:], result.stderr[-3000:])
+    assert versions == runs["new_head"][1]                       # serving unchanged
+    assert "[done]   Trainer in" in result.stderr and "(cached)" in result.stderr.split("[done]   Trainer")[1][:40]
+    value, passed = table(result)["body_mass_g"]
+    assert value <= 900 and not passed                          # the overall bound holds; the slices do not
+    assert re.search(r"^body_mass_g\s+mae\s+[\d.]+\s+<= 900\s+NO: on 3 slices$", result.stdout, re.M)
+    lines = failure_lines(result)
+    assert {line.split(" = ")[0] for line in lines} == {f"body_mass_g: mae on slice island={island}"
+                                                        for island in ("Biscoe", "Dream", "Torgersen")}
+    assert all(line.endswith("needs <= 1") for line in lines), lines

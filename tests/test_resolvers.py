@@ -110,3 +110,30 @@ def test_the_baseline_is_a_model_in_the_serving_directory(tmp_path):
     assert [b.get_int_custom_property("current_model_id") for b in chosen["model_blessing"]] == [2]
     # Without a serving directory the choice is the newest blessed model, as TFX's.
     assert [m.id for m in BlessedModelBeforeCandidateStrategy().resolve_artifacts(None, inputs)["model"]] == [4]
+
+
+def test_the_baseline_has_every_head_the_evaluator_scores_it_on(memory_store):
+    import json
+
+    from ml_metadata.proto import metadata_store_pb2 as mlmd
+
+    store = memory_store
+    model_type = store.put_artifact_type(mlmd.ArtifactType(name="Model"))
+    trainer_type = store.put_execution_type(mlmd.ExecutionType(name="Trainer"))
+    ids = []
+    for heads in (["species", "sex"], ["species", "sex"], ["species", "sex", "year"]):
+        (model_id,) = store.put_artifacts([mlmd.Artifact(type_id=model_type)])
+        trainer = mlmd.Execution(type_id=trainer_type)
+        trainer.custom_properties["custom_config"].string_value = json.dumps(
+            {"heads_spec": {"heads": [{"name": h} for h in heads]}})
+        (trainer_id,) = store.put_executions([trainer])
+        store.put_events([mlmd.Event(artifact_id=model_id, execution_id=trainer_id, type=mlmd.Event.OUTPUT)])
+        ids.append(model_id)
+    # The model serving (which added `year`) comes back from the cache as the candidate, its thresholds changed:
+    # the EvalConfig scores `year` against the baseline, and the models before it have no `year` output.
+    inputs = {"candidate": [model(ids[2])], "model": [model(i) for i in ids],
+              "model_blessing": [blessing(i) for i in ids]}
+    with_year = BlessedModelBeforeCandidateStrategy(heads=["species", "sex", "year"])
+    assert with_year.resolve_artifacts(store, inputs)["model"] == []          # absolute bounds alone
+    without_year = BlessedModelBeforeCandidateStrategy(heads=["species", "sex"])
+    assert [m.id for m in without_year.resolve_artifacts(store, inputs)["model"]] == [ids[1]]

@@ -126,3 +126,14 @@ def test_the_run_table_says_when_a_head_within_its_bound_failed_against_the_base
     lines = format_table(RunResult(heads=heads, blessed=False, pushed_path=None, evaluation_uri="/e")).splitlines()
     assert lines[1].endswith("yes") and lines[2].endswith("NO")
     assert lines[3].split() == ["body_mass_g", "mae", "318.5", "<=", "350", "NO:", "worse", "than", "the", "baseline"]
+
+
+def test_the_run_table_says_no_for_a_head_that_met_its_overall_bound_but_failed_on_a_slice():
+    from pipeline.results import HeadResult, RunResult, format_table
+
+    heads = (HeadResult("sky", "accuracy", 0.78, ">= 0.6", False, failed_slices=("station=harbor",)),
+             HeadResult("frost", "accuracy", 0.9, ">= 0.8", False, failed_against_baseline=True,
+                        failed_slices=("station=harbor", "station=hill")))
+    lines = format_table(RunResult(heads=heads, blessed=False, pushed_path=None, evaluation_uri="/e")).splitlines()
+    assert lines[1].endswith("NO: on slice station=harbor")
+    assert lines[2].endswith("NO: worse than the baseline; on 2 slices")
