@@ -340,7 +340,7 @@ def SchemaGate(anomalies: InputArtifact[ExampleAnomalies], statistics: InputArti
     serving = None
     if serving_statistics_path:
         import tensorflow_data_validation as tfdv  # noqa: PLC0415
-        serving = tfdv.load_statistics(serving_statistics_path)
+        serving = tfdv.load_stats_text(serving_statistics_path)   # as the command wrote it (text)
     shifts = describe_distribution_shift(
         _train_statistics(statistics), _read_schema(schema), json.loads(drift_bounds), json.loads(skew_bounds),
         previous_statistics=_train_statistics(previous_statistics) if previous_statistics else None,

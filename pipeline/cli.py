@@ -17,7 +17,7 @@ from pipeline import kubeflow_commands, logs
 from pipeline.config import SpecError, check_classes, check_columns, load_spec
 from pipeline.data import resolve_data
 from pipeline.kfp_client import ClusterError
-from pipeline.preflight import DataError, check_csv_files, check_tfrecord_files
+from pipeline.preflight import DataError, check_csv_files, check_tfrecord_files, read_statistics
 from pipeline.retrain import PipelineBusyError, run_on_span, workdir_busy, workdir_lock
 
 EXIT_PUSHED = 0
@@ -66,8 +66,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workdir", help="folder for artifacts, ML Metadata and the serving directory "
                                           "(default: runs/<spec name>)")
     parser.add_argument("--serving-dir", help="TensorFlow Serving base folder (default: <workdir>/serving)")
-    parser.add_argument("--serving-stats", help="TFDV statistics of the serving data (e.g. from "
-                                                "tfdv.generate_statistics_from_csv), for the spec's skew bounds")
+    parser.add_argument("--serving-stats", help="TFDV statistics of the serving data, for the spec's skew bounds: "
+                                                "as tfdv.generate_statistics_from_csv(output_path=...) writes them "
+                                                "(TFRecord), as text (tfdv.write_stats_text) or a binary proto")
     parser.add_argument("--keep-versions", type=int, metavar="N",
                         help="after a push, delete the oldest versions so that N stay (default: keep all)")
     parser.add_argument("--no-cache", action="store_true", help="re-execute every component")
@@ -126,6 +127,7 @@ def run_command(args: argparse.Namespace, retrain: bool = False) -> int:
         raise SpecError(f"--keep-versions: must be at least 1 (the served version stays), got {args.keep_versions}")
     if args.serving_stats and not Path(args.serving_stats).is_file():
         raise SpecError(f"--serving-stats: {args.serving_stats} is not a file")
+    serving_statistics = read_statistics(Path(args.serving_stats)) if args.serving_stats else None
     if args.serving_dir:
         check_serving_dir(Path(args.serving_dir))
     data, files = resolve_data(Path(args.data), args.format)
@@ -147,11 +149,11 @@ def run_command(args: argparse.Namespace, retrain: bool = False) -> int:
         else:
             check_tfrecord_files(files)
         return run_pipeline(args, spec, spec_path, schema, data, workdir, started,
-                            input_bytes=sum(f.stat().st_size for f in files))
+                            input_bytes=sum(f.stat().st_size for f in files), serving_statistics=serving_statistics)
 
 
 def run_pipeline(args: argparse.Namespace, spec, spec_path: Path, schema: Optional[Path], data, workdir: Path,
-                 started: float, input_bytes: int) -> int:
+                 started: float, input_bytes: int, serving_statistics=None) -> int:
     """Builds and runs the pipeline once its inputs are checked; prints and returns the outcome."""
     serving_dir = Path(args.serving_dir).resolve() if args.serving_dir else workdir / "serving"
     print(f"heads spec {spec_path} ({len(spec.heads)} heads: {', '.join(h.name for h in spec.heads)}), "
@@ -183,7 +185,8 @@ def run_pipeline(args: argparse.Namespace, spec, spec_path: Path, schema: Option
             beam_pipeline_args=beam_args, enable_cache=not args.no_cache,
             baseline_heads=results.latest_blessed_model_heads(store, served_model_uris(str(serving_dir))),
             provenance=provenance,
-            serving_statistics=str(Path(args.serving_stats).resolve()) if args.serving_stats else None,
+            serving_statistics=(str(local_runner.serving_statistics_snapshot(serving_statistics, workdir))
+                                if serving_statistics is not None else None),
             component_beam_args=component_beam_args)
     except HeadsChangedError as e:
         raise SpecError(f"{spec_path}: {e}") from None

@@ -99,21 +99,31 @@ class TimedBeamDagRunner(BeamDagRunner):
     _PIPELINE_NODE_DO_FN_CLS = _TimedNodeDoFn
 
 
-def schema_snapshot(schema: Path, workdir: Path) -> Path:
-    """A copy of the curated schema under `<workdir>/schemas/<hash of its text>/`, the path ImportSchemaGen reads.
-
-    ImportSchemaGen's cache key holds the schema's path, not its text: given the user's file, an edited schema
-    would be taken from the cache and never checked. A path per content changes exactly when the text does, and
-    keeps each version that a run was validated against.
-    """
-    text = schema.read_bytes()
-    snapshot = workdir / "schemas" / hashlib.sha256(text).hexdigest()[:16] / "schema.pbtxt"
+def content_snapshot(content: bytes, folder: Path, name: str) -> Path:
+    """`content` written once to `<folder>/<hash of content>/<name>`: a path that changes exactly when the content
+    does, for components whose cache key holds a file's path, not its text (an edited file would otherwise come
+    from the cache and never be checked). Each version a run read is kept."""
+    snapshot = folder / hashlib.sha256(content).hexdigest()[:16] / name
     if not snapshot.exists():
         snapshot.parent.mkdir(parents=True, exist_ok=True)
         partial = snapshot.with_suffix(".partial")
-        partial.write_bytes(text)
+        partial.write_bytes(content)
         partial.replace(snapshot)
     return snapshot
+
+
+def schema_snapshot(schema: Path, workdir: Path) -> Path:
+    """The curated schema's copy under `<workdir>/schemas/<hash of its text>/`, the path ImportSchemaGen reads."""
+    return content_snapshot(schema.read_bytes(), workdir / "schemas", "schema.pbtxt")
+
+
+def serving_statistics_snapshot(statistics, workdir: Path) -> Path:
+    """The serving statistics (a DatasetFeatureStatisticsList, read in whichever form the user gave) as text under
+    `<workdir>/serving_statistics/<hash>/`, the path SchemaGate reads; an edited file is compared again."""
+    from google.protobuf import text_format  # noqa: PLC0415
+
+    return content_snapshot(text_format.MessageToString(statistics).encode(), workdir / "serving_statistics",
+                            "stats.pbtxt")
 
 
 def metadata_config(path: str):

@@ -114,3 +114,34 @@ def check_tfrecord_files(files: Sequence[Path]) -> None:
     with_records = [f for f in files if has_tfrecord_record(Path(f))]
     if not with_records:
         raise DataError(f"{', '.join(str(f) for f in files)}: no TFRecord record in any file (expected tf.Examples)")
+
+
+def read_statistics(path: Path):
+    """TFDV statistics (a DatasetFeatureStatisticsList) from a file in any of the forms TFDV writes: a TFRecord
+    file of one record (`tfdv.generate_statistics_from_csv(..., output_path=...)`), text
+    (`tfdv.write_stats_text`) or a binary proto (`SerializeToString()`).
+
+    Raises:
+      SpecError: naming the file, when it is none of those or holds no feature's statistics.
+    """
+    from google.protobuf import message, text_format  # noqa: PLC0415
+    from tensorflow_metadata.proto.v0 import statistics_pb2  # noqa: PLC0415
+
+    data = path.read_bytes()
+    header = _LENGTH_BYTES + _CRC_BYTES
+    length = struct.unpack("<Q", data[:_LENGTH_BYTES])[0] if len(data) >= header else -1
+    attempts = [lambda: text_format.Parse(data.decode("utf-8"), statistics_pb2.DatasetFeatureStatisticsList()),
+                lambda: statistics_pb2.DatasetFeatureStatisticsList.FromString(data)]
+    if 0 <= length and len(data) == header + length + _CRC_BYTES:   # one framed record
+        attempts.insert(0, lambda: statistics_pb2.DatasetFeatureStatisticsList.FromString(
+            data[header:header + length]))
+    for attempt in attempts:
+        try:
+            statistics = attempt()
+        except (message.DecodeError, text_format.ParseError, UnicodeDecodeError):
+            continue
+        if any(dataset.features for dataset in statistics.datasets):
+            return statistics
+    raise SpecError(f"--serving-stats: {path} is not TFDV statistics with features (a DatasetFeatureStatisticsList "
+                    f"as a one-record TFRecord file, as tfdv.generate_statistics_from_csv writes it with output_path, "
+                    f"as text, tfdv.write_stats_text, or as a binary proto)")

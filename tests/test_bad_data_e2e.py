@@ -151,3 +151,35 @@ def test_without_a_curated_schema_data_that_does_not_fit_the_spec_stops_at_the_g
                          "label column 'species': class 'Chinstrapp' of its head never occurs in the train split, "
                          "which holds 'Chinstrap'")
     assert "class 'Female' of its head" not in result.stderr   # the sex column is named once, above
+
+
+# Skew: the spec's bound against TFDV statistics of the serving data, here given as a binary proto (one of the
+# three forms the command reads); the serving data holds one island only.
+
+@pytest.mark.slow
+def test_serving_data_past_a_skew_bound_stops_the_run_naming_the_column(tmp_path):
+    import pandas as pd
+    import tensorflow_data_validation as tfdv
+
+    heads = tmp_path / "heads.yaml"
+    heads.write_text(PENGUINS_HEADS.read_text() + "\nskew:\n  island: 0.2\n")
+    stats = tmp_path / "serving_stats.pb"
+    stats.write_bytes(tfdv.generate_statistics_from_dataframe(
+        pd.DataFrame({"island": ["Torgersen"] * 50, "year": [2009] * 50})).SerializeToString())
+    workdir = tmp_path / "run"
+    result = run_cli("run", "--data", str(PENGUINS_CSV), "--heads", str(heads), "--workdir", str(workdir),
+                     "--schema", str(PENGUINS_HEADS.parent / "schema.pbtxt"), "--serving-stats", str(stats))
+    assert_stopped_early(result, workdir, "moved further from the serving data", "column 'island'")
+    assert "column 'island'" in result.stderr.split("RUN STOPPED")[1]
+    # Read as a snapshot in the workdir, so an edited file is compared again (not taken from the cache).
+    assert list((workdir / "serving_statistics").glob("*/stats.pbtxt"))
+
+
+def test_a_serving_statistics_file_that_is_not_statistics_exits_2_before_anything_runs(tmp_path):
+    stats = tmp_path / "serving.csv"
+    stats.write_text(PENGUINS_CSV.read_text())
+    result = run_cli("run", "--data", str(PENGUINS_CSV), "--heads", str(PENGUINS_HEADS), "--workdir",
+                     str(tmp_path / "run"), "--serving-stats", str(stats))
+    assert result.returncode == cli.EXIT_BAD_CONFIG
+    assert f"--serving-stats: {stats} is not TFDV statistics" in result.stderr
+    assert not (tmp_path / "run").exists()

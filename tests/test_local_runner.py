@@ -73,3 +73,17 @@ def test_the_schema_is_read_from_a_copy_whose_path_changes_exactly_when_its_text
     edited = local_runner.schema_snapshot(schema, tmp_path / "workdir")
     assert edited != first and edited.read_text() == schema.read_text()
     assert first.read_text() == 'feature { name: "island" type: BYTES }\n'             # the earlier version kept
+
+
+def test_serving_statistics_are_read_from_a_text_copy_whose_path_changes_with_them(tmp_path):
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import statistics_pb2
+
+    statistics = statistics_pb2.DatasetFeatureStatisticsList()
+    statistics.datasets.add(num_examples=10).features.add().path.step.append("island")
+    first = local_runner.serving_statistics_snapshot(statistics, tmp_path)
+    assert first.is_relative_to(tmp_path / "serving_statistics")
+    assert text_format.Parse(first.read_text(), statistics_pb2.DatasetFeatureStatisticsList()) == statistics
+    assert local_runner.serving_statistics_snapshot(statistics, tmp_path) == first
+    statistics.datasets[0].num_examples = 11
+    assert local_runner.serving_statistics_snapshot(statistics, tmp_path) != first

@@ -65,3 +65,37 @@ def test_empty_shards_are_allowed_but_not_an_input_without_any_record(tmp_path):
     check_tfrecord_files([full, empty, tmp_path / "part-2.tfrecord"])
     with pytest.raises(DataError, match="no TFRecord record in any file"):
         check_tfrecord_files([empty, tmp_path / "part-2.tfrecord"])
+
+
+def serving_statistics():
+    import pandas as pd
+    import tensorflow_data_validation as tfdv
+
+    return tfdv.generate_statistics_from_dataframe(pd.DataFrame({"island": ["Dream", "Biscoe", "Dream"]}))
+
+
+@pytest.mark.parametrize("form", ["tfrecord", "text", "binary"])
+def test_serving_statistics_are_read_in_every_form_tfdv_writes(tmp_path, form):
+    from google.protobuf import text_format
+
+    from pipeline.preflight import read_statistics
+
+    statistics, path = serving_statistics(), tmp_path / "stats"
+    if form == "tfrecord":     # what tfdv.generate_statistics_from_csv(..., output_path=...) writes
+        with tf.io.TFRecordWriter(str(path)) as writer:
+            writer.write(statistics.SerializeToString())
+    elif form == "text":       # tfdv.write_stats_text
+        path.write_text(text_format.MessageToString(statistics))
+    else:                      # statistics.SerializeToString()
+        path.write_bytes(statistics.SerializeToString())
+    assert read_statistics(path) == statistics
+
+
+def test_a_file_that_is_not_statistics_is_named_with_the_forms_expected(tmp_path):
+    from pipeline.config import SpecError
+    from pipeline.preflight import read_statistics
+
+    path = tmp_path / "serving.csv"
+    path.write_text("island,year\nDream,2008\n")
+    with pytest.raises(SpecError, match=f"--serving-stats: {path} is not TFDV statistics with features"):
+        read_statistics(path)
