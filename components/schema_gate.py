@@ -114,8 +114,10 @@ def describe_columns_the_spec_cannot_read(stats_by_split: dict[str, statistics_p
         for column in feature_columns:
             feature = _column_statistics(train, column)
             if feature is None or _total_values(feature) == 0:
+                where = ("its column is empty in every row" if feature is not None
+                         else "the data has no column of that name (check the spelling)")
                 lines.append(f"column {column!r} (train split): a feature of the heads spec, but no example has a "
-                             f"value for it (check its name in the data)")
+                             f"value for it: {where}")
     for split, stats_list in sorted(stats_by_split.items()):
         for column in feature_columns + label_columns:
             feature = _column_statistics(stats_list, column)
@@ -146,9 +148,10 @@ def describe_text_in_numeric_columns(schema, statistics: statistics_pb2.DatasetF
     types = {f.name: f.type for f in schema.feature}
     lines = []
     for column in numeric_columns:
-        if types.get(column) != schema_pb2.BYTES:
-            continue
-        text = [v for v in _frequent_values(_column_statistics(statistics, column)) if not _is_number(v)][:3]
+        feature = _column_statistics(statistics, column)
+        if types.get(column) != schema_pb2.BYTES or feature is None or _total_values(feature) == 0:
+            continue   # an empty column is typed BYTES too, for want of a value: `describe_columns_...` names it
+        text = [v for v in _frequent_values(feature) if not _is_number(v)][:3]
         lines.append(f"column {column!r}: the heads spec reads it as numbers, but it holds text"
                      + (f" such as {', '.join(repr(v) for v in text)}" if text else "")
                      + " (leave missing values empty, or declare the column categorical)")

@@ -67,6 +67,13 @@ def test_text_in_a_column_the_spec_reads_as_numbers_is_named_with_the_text():
         "column 'region': the heads spec reads it as numbers, but it holds text such as 'north', ")
 
 
+def test_an_empty_numeric_column_is_not_said_to_hold_text():
+    from components.schema_gate import describe_text_in_numeric_columns
+
+    schema, statistics = inferred(humidity=[None, None, None], temp=[14.0, 15.5, 9.0])
+    assert describe_text_in_numeric_columns(schema, statistics, ["humidity", "temp"]) == []
+
+
 def test_a_label_column_that_can_hold_none_of_its_heads_classes_is_named():
     from components.schema_gate import describe_labels_without_a_class
 
@@ -186,13 +193,15 @@ def test_a_feature_no_example_has_and_a_column_with_several_values_are_named():
     from components.schema_gate import describe_columns_the_spec_cannot_read
 
     train = example_statistics(f1=[[0.5], [1.5, 2.5], None], color=[[b"red"], None, [b"blue"]],
-                               kind=[[b"fish"], [b"bird"], [b"fish", b"bird"]])
+                               kind=[[b"fish"], [b"bird"], [b"fish", b"bird"]], depth=[[], [], []])
     evaluation = example_statistics(f1=[[0.5]], color=[[b"red"]], kind=[[b"fish"]])
     lines = describe_columns_the_spec_cannot_read({"train": train, "eval": evaluation},
-                                                  ["f1", "color", "count"], ["kind"])
+                                                  ["f1", "color", "count", "depth"], ["kind"])
     assert lines == [
-        "column 'count' (train split): a feature of the heads spec, but no example has a value for it (check its "
-        "name in the data)",
+        "column 'count' (train split): a feature of the heads spec, but no example has a value for it: the data "
+        "has no column of that name (check the spelling)",
+        "column 'depth' (train split): a feature of the heads spec, but no example has a value for it: its column "
+        "is empty in every row",
         "column 'f1' (train split): some examples hold up to 2 values; the heads spec reads one value per example",
         "column 'kind' (train split): some examples hold up to 2 values; the heads spec reads one value per "
         "example"]
