@@ -136,6 +136,10 @@ def run_command(args: argparse.Namespace, retrain: bool = False) -> int:
                         f"e.g. 'DIR/span-{{SPAN}}/*.csv'")
     workdir = Path(args.workdir or Path("runs") / spec.name).resolve()
     with workdir_lock(workdir):
+        if (workdir / "metadata.sqlite").exists():
+            from pipeline.lineage import read_only_store  # noqa: PLC0415 - no TensorFlow: `retrain` may end here
+            check_one_pipeline_per_workdir(read_only_store(workdir / "metadata.sqlite"), spec.name, workdir,
+                                           spec_path)
         if retrain:
             earlier = run_on_span(workdir / "metadata.sqlite", data.span)
             if earlier is not None:
@@ -169,7 +173,6 @@ def run_pipeline(args: argparse.Namespace, spec, spec_path: Path, schema: Option
     metadata_path = workdir / "metadata.sqlite"
     workdir.mkdir(parents=True, exist_ok=True)
     store = metadata_store.MetadataStore(local_runner.metadata_config(str(metadata_path)))
-    check_one_pipeline_per_workdir(store, spec.name, workdir, spec_path)
     provenance = {"heads_spec_fingerprint": spec.fingerprint(), "git_commit": project_git_commit(),
                   "training": spec.to_dict()["training"], "heads": [h.name for h in spec.heads]}
     beam_args, component_beam_args = local_runner.beam_settings(args.beam_args, args.beam_workers, input_bytes)

@@ -163,3 +163,25 @@ def test_a_workdir_that_holds_another_pipelines_runs_refuses_a_renamed_spec(memo
                                         r".* holds the runs and serving versions of 'penguins'; .* set name: "
                                         r"penguins again, or pass another --workdir"):
         cli.check_one_pipeline_per_workdir(store, "penguins_v2", tmp_path, tmp_path / "heads.yaml")
+
+
+def test_retrain_with_a_renamed_spec_exits_2_before_looking_at_spans(tmp_path):
+    # Checked first: with the newest span already read, retrain would otherwise say "nothing to do" and exit 0.
+    from ml_metadata.metadata_store import metadata_store
+    from ml_metadata.proto import metadata_store_pb2
+
+    from pipeline import local_runner
+
+    workdir = tmp_path / "w"
+    workdir.mkdir()
+    store = metadata_store.MetadataStore(local_runner.metadata_config(str(workdir / "metadata.sqlite")))
+    pipeline_type = store.put_context_type(metadata_store_pb2.ContextType(name="pipeline"))
+    store.put_contexts([metadata_store_pb2.Context(type_id=pipeline_type, name="penguins")])
+    (tmp_path / "incoming" / "span-1").mkdir(parents=True)
+    (tmp_path / "incoming" / "span-1" / "p.csv").write_text(PENGUINS_CSV.read_text())
+    heads = tmp_path / "heads.yaml"
+    heads.write_text(PENGUINS_HEADS.read_text().replace("name: penguins", "name: penguins_v2"))
+    result = run_cli("retrain", "--data", str(tmp_path / "incoming" / "span-{SPAN}" / "*.csv"), "--heads",
+                     str(heads), "--workdir", str(workdir))
+    assert result.returncode == cli.EXIT_BAD_CONFIG, result.stderr[-2000:]
+    assert "the spec names pipeline 'penguins_v2'" in result.stderr and "retraining" not in result.stdout
