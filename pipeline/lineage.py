@@ -66,15 +66,20 @@ def pipeline_names(store) -> list[str]:
 
 
 def failure_message(execution) -> Optional[str]:
-    """The error message recorded with a failed execution, None if none was."""
+    """The error message recorded with a failed execution, None if none was.
+
+    Read from the JSON of TFX's ExecutionResult (`json_format.MessageToJson`, camel-case keys) without TFX's
+    proto class, whose package imports TensorFlow: the runs list reads it.
+    """
+    import json  # noqa: PLC0415
+
     value = execution.custom_properties.get(EXECUTION_RESULT_KEY)
     if value is None or not value.string_value:
         return None
-    from google.protobuf import json_format  # noqa: PLC0415 - TFX's proto, kept off `--help`'s path
-    from tfx.proto.orchestration import execution_result_pb2  # noqa: PLC0415
-
-    result = json_format.Parse(value.string_value, execution_result_pb2.ExecutionResult(), ignore_unknown_fields=True)
-    return result.result_message or None
+    try:
+        return json.loads(value.string_value).get("resultMessage") or None
+    except (ValueError, AttributeError):
+        return None
 
 
 def record_failure_message(store, run, message: str) -> list[str]:

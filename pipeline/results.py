@@ -12,8 +12,9 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from pipeline.config import METRIC_CLASSES, REPORTED_METRIC_NAMES, HeadsSpec
-from pipeline.lineage import (ALREADY_SERVING_KEY, EVAL_METRICS_KEY, ROLLED_BACK_KEY, examples_span, model_heads,
-                              node_id, run_provenance)
+from pipeline.lineage import (ALREADY_SERVING_KEY, EVAL_METRICS_KEY, ROLLED_BACK_KEY, examples_span,
+                              failure_message, model_heads, node_id, run_provenance)
+from pipeline.logs import STOPS_BEFORE_TRANSFORM
 
 
 @dataclasses.dataclass(frozen=True)
@@ -269,6 +270,7 @@ class RunSummary:
     provenance: dict
     from_cache: bool = False            # the Pusher's outcome was an earlier run's (nothing changed)
     unfinished_at: Optional[str] = None  # the component whose execution never ended: still running, or killed
+    stopped_by_data: bool = False       # it failed because the gate stopped the data (schema, spec, drift, skew)
 
 
 def _thresholded_metrics(eval_config_json: str) -> dict[str, str]:
@@ -305,7 +307,7 @@ def run_summaries(store: metadata_store.MetadataStore) -> list[RunSummary]:
     for run in pipeline_runs(store):
         outputs = run_outputs(store, run)
         executions = executions_by_node(store, run)
-        failed = [node for node, runs in executions.items()
+        failed = [(node, runs[-1]) for node, runs in executions.items()
                   if runs[-1].last_known_state == metadata_store_pb2.Execution.FAILED]
         # A process killed mid-component (SIGKILL, Ctrl-C, a lost machine) leaves its execution RUNNING for good.
         unfinished = [node for node, runs in executions.items()
@@ -328,7 +330,8 @@ def run_summaries(store: metadata_store.MetadataStore) -> list[RunSummary]:
             run_id=run.name, started=run.create_time_since_epoch / 1000,
             span=examples_span(examples) if examples is not None else None,
             heads=heads, blessed=(_custom_int(blessing[0], "blessed") == 1) if blessing else None,
-            pushed_version=push.version, already_serving=push.already_serving, failed_at=failed[0] if failed else None,
+            pushed_version=push.version, already_serving=push.already_serving, failed_at=failed[0][0] if failed else None,
+            stopped_by_data=bool(failed) and STOPS_BEFORE_TRANSFORM in (failure_message(failed[0][1]) or ""),
             provenance=provenance, from_cache=bool(executions.get("Pusher")) and
             executions["Pusher"][-1].last_known_state == metadata_store_pb2.Execution.CACHED,
             unfinished_at=unfinished[0] if unfinished else None))
@@ -338,7 +341,7 @@ def run_summaries(store: metadata_store.MetadataStore) -> list[RunSummary]:
 def _outcome(summary: RunSummary, running: bool) -> str:
     """The runs list's "blessed" cell: yes or no, or how the run ended before the Evaluator decided."""
     if summary.failed_at:
-        return "failed at " + summary.failed_at
+        return ("stopped by the data at " if summary.stopped_by_data else "failed at ") + summary.failed_at
     if summary.unfinished_at:
         return ("running: " if running else "interrupted at ") + summary.unfinished_at
     return "-" if summary.blessed is None else "yes" if summary.blessed else "no"

@@ -119,7 +119,7 @@ def test_the_runs_list_shows_the_stopped_runs_spec_and_commit_printed_once(rejec
     workdir, result = rejected_run
     listing = run_cli("runs", "--workdir", str(workdir))
     (line,) = listing.stdout.strip().splitlines()[1:]
-    assert "failed at SchemaGate" in line
+    assert "stopped by the data at SchemaGate" in line
     assert load_spec(PENGUINS_HEADS).fingerprint() in line and cli.project_git_commit()[:12] in line
     # The gate's findings once, after RUN STOPPED: not also in Beam's logged copy of the error.
     assert result.stderr.count("does not match the curated schema") == 1, result.stderr[-3000:]

@@ -52,3 +52,21 @@ def test_a_stopped_runs_spec_hash_and_commit_are_kept_with_the_run_and_listed(me
     assert summary.failed_at == "SchemaGate"
     assert summary.provenance == {"heads_spec_fingerprint": "c4d64309f1448a72", "git_commit": "b5c11abecc67aa"}
     assert results.format_runs([summary]).splitlines()[1].endswith("c4d64309f1448a72  b5c11abecc67")
+
+
+def test_the_runs_list_tells_a_stop_by_the_data_from_a_failure(memory_store):
+    from pipeline import results
+    from pipeline.logs import STOPS_BEFORE_TRANSFORM
+
+    store, run = memory_store, with_a_failed_run(memory_store)
+    lineage.record_failure_message(store, run, f"SchemaAnomaliesError: data.csv does not fit the heads spec; "
+                                               f"{STOPS_BEFORE_TRANSFORM}:\n  column 'x' ...")
+    assert results._outcome(results.run_summaries(store)[0], running=False) == "stopped by the data at SchemaGate"
+
+
+def test_a_component_that_broke_reads_as_failed(memory_store):
+    from pipeline import results
+
+    store, run = memory_store, with_a_failed_run(memory_store)
+    lineage.record_failure_message(store, run, "ValueError: something broke")
+    assert results._outcome(results.run_summaries(store)[0], running=False) == "failed at SchemaGate"
