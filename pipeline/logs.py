@@ -47,12 +47,17 @@ class _DropGateStop(logging.Filter):
 
 def quiet_harmless_logs() -> None:
     """Drops HARMLESS_MESSAGES from the absl and TensorFlow loggers, Google client libraries' notice that Python
-    3.10 is no longer supported (README, the stack), kfp's notice of the server versions it works with (README),
+    3.10 is no longer supported (README, the stack), TFMA's division warnings on slices without positives (the
+    metric is NaN), kfp's notice of the server versions it works with (README),
     Beam's logged copy of a SchemaGate stop (the command prints it), and TensorFlow's C++ info and warning lines
     (CUDA stubs, CPU features; its errors stay). Call before TensorFlow is imported; worker processes inherit the
     C++ setting."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.")
+    # TFMA's confusion-matrix metrics divide by zero on a slice with no positive (or no predicted positive) row;
+    # the metric is then NaN, which the table, the failure lines and the report show as such.
+    warnings.filterwarnings("ignore", message="invalid value encountered in (scalar )?divide",
+                            category=RuntimeWarning, module=r"tensorflow_model_analysis\.")
     # kfp 2.5's client, on every connection: it works with Kubeflow Pipelines 2.0.0-beta.2 and later (README).
     warnings.filterwarnings("ignore", message="This client only works with Kubeflow Pipeline v2",
                             category=FutureWarning)

@@ -71,3 +71,14 @@ def test_kfps_server_version_notice_is_dropped(quiet):
                                FutureWarning, "client.py", 159, module="kfp.client.client")
         warnings.warn_explicit("another FutureWarning", FutureWarning, "client.py", 1, module="kfp.client.client")
     assert [str(w.message) for w in caught] == ["another FutureWarning"]
+
+
+def test_tfmas_division_warning_on_a_slice_without_positives_is_dropped_and_others_kept(quiet):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        logs.quiet_harmless_logs()
+        warnings.warn_explicit("invalid value encountered in divide", RuntimeWarning, "confusion_matrix_metrics.py",
+                               553, module="tensorflow_model_analysis.metrics.confusion_matrix_metrics")
+        warnings.warn_explicit("invalid value encountered in divide", RuntimeWarning, "model.py", 1,
+                               module="components.model")
+    assert [w.filename for w in caught] == ["model.py"]
