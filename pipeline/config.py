@@ -74,6 +74,12 @@ METRIC_CLASSES = {
 # Metric class (as an EvalConfig names it) -> the name TFMA reports it under.
 REPORTED_METRIC_NAMES = {class_name: reported for class_name, reported in METRIC_CLASSES.values()}
 
+
+def spec_metric_name(tfma_name: str) -> str:
+    """The heads spec's name of a metric TFMA reports as `tfma_name` (`sparse_categorical_accuracy`: accuracy),
+    as the run's table, the failure lines and the report print it; a name the spec does not know stays."""
+    return {reported: metric for (_, metric), (_, reported) in METRIC_CLASSES.items()}.get(tfma_name, tfma_name)
+
 # How the heads' losses add up to the training loss (see `LossWeighting` in components/model.py).
 LOSS_WEIGHTINGS = ("fixed", "uncertainty", "dwa")
 

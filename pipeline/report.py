@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from pipeline.config import REPORTED_METRIC_NAMES, HeadSpec, HeadsSpec, SpecError  # noqa: E402
+from pipeline.config import REPORTED_METRIC_NAMES, HeadSpec, HeadsSpec, SpecError, spec_metric_name  # noqa: E402
 
 REPORTS_DIR = "reports"
 REPORT_FILE = "report.html"
@@ -705,11 +705,13 @@ def draw_plots(report: RunReport, out_dir: Path) -> dict[str, list[tuple[str, st
             candidate = report.metrics.get((), head.name, threshold.metric)
             baseline = report.metrics.get((), head.name, threshold.metric, "baseline")
             name = f"{head.name}_threshold.png"
-            plot_metric_vs_threshold(out_dir / name, head.name, threshold.metric, candidate, baseline, threshold)
+            plot_metric_vs_threshold(out_dir / name, head.name, spec_metric_name(threshold.metric), candidate,
+                                     baseline, threshold)
             files.append((name, "thresholded metric against its bound" +
                           (" and the baseline" if baseline is not None else " (no baseline: first blessed run)")))
             name = f"{head.name}_slices.png"
-            plot_slice_bars(out_dir / name, head.name, threshold.metric, slice_bars(report, head.name))
+            plot_slice_bars(out_dir / name, head.name, spec_metric_name(threshold.metric),
+                            slice_bars(report, head.name))
             files.append((name, "per slice"))
         predicted = report.predictions.get(head.name)
         if predicted is not None and head.is_classification:
@@ -790,7 +792,7 @@ def _head_summary_rows(report: RunReport) -> list[list[str]]:
         baseline = report.metrics.get((), head.name, threshold.metric, "baseline")
         change = "-" if threshold.change is None else f"{threshold.change:+g}"
         passed = value is not None and head.name not in failed_heads
-        rows.append([html.escape(head.name), head.kind, html.escape(threshold.metric),
+        rows.append([html.escape(head.name), head.kind, html.escape(spec_metric_name(threshold.metric)),
                      "missing" if value is None else f"{value:.4g}", html.escape(threshold.bound_text()),
                      "-" if baseline is None else f"{baseline:.4g} (change bound {change})",
                      f'<span class="{"pass" if passed else "fail"}">{"yes" if passed else "NO"}</span>'])
@@ -816,7 +818,7 @@ def _slice_rows(report: RunReport, head: HeadSpec) -> list[list[str]]:
             cells.append("-" if value is None else f"{value:.4g}" + ("" if baseline is None else
                                                                     f" (baseline {baseline:.4g})"))
         rows.append([html.escape(slice_name(key)), "-" if count is None else f"{count:g}"] + cells)
-    return [["slice", "labelled rows"] + names] + rows
+    return [["slice", "labelled rows"] + [html.escape(spec_metric_name(name)) for name in names]] + rows
 
 
 def render_html(report: RunReport, plots: Mapping[str, Sequence[tuple[str, str]]]) -> str:

@@ -11,7 +11,7 @@ from typing import Collection, Optional
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline.config import METRIC_CLASSES, REPORTED_METRIC_NAMES, HeadsSpec
+from pipeline.config import REPORTED_METRIC_NAMES, HeadsSpec, spec_metric_name
 from pipeline.lineage import (ALREADY_SERVING_KEY, EVAL_METRICS_KEY, ROLLED_BACK_KEY, examples_span,
                               failure_message, model_heads, node_id, run_provenance)
 from pipeline.logs import STOPS_BEFORE_TRANSFORM
@@ -281,12 +281,6 @@ def _thresholded_metrics(eval_config_json: str) -> dict[str, str]:
             if metric.get("per_slice_thresholds") or metric.get("threshold"):
                 heads[spec["output_names"][0]] = REPORTED_METRIC_NAMES.get(metric["class_name"], metric["class_name"])
     return heads
-
-
-def spec_metric_name(tfma_name: str) -> str:
-    """The heads spec's name of a metric TFMA reports as `tfma_name` (`sparse_categorical_accuracy`: accuracy),
-    as the run's table prints it; a name the spec does not know stays as it is."""
-    return {reported: metric for (_, metric), (_, reported) in METRIC_CLASSES.items()}.get(tfma_name, tfma_name)
 
 
 def recorded_metrics(pushed_model, evaluation_uri: str) -> dict[str, dict[str, float]]:

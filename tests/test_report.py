@@ -218,6 +218,8 @@ def test_page_names_heads_slices_provenance_and_every_plot(tmp_path):
     assert "island=Biscoe" in page and "too small: 3 eval rows, below min_slice_size 5" in page
     assert "git_commit" in page and "abc123" in page and "1970-01-01 00:00:00 UTC" in page
     assert "<td>&gt;= 0.9</td>" in page and "<td>>= " not in page      # bounds escaped in the heads table
+    # Metrics are named as the spec and the command's table name them, not as TFMA reports them.
+    assert "<td>accuracy</td>" in page and "sparse_categorical_accuracy" not in page
     assert sorted(re.findall(r"<img src='([^']+)'", page)) == sorted(name for name, _ in plots["species"])
     assert "data-images" in page   # the load check a headless browser reads
 

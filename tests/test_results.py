@@ -5,7 +5,8 @@ import json
 from google.protobuf import json_format
 
 from pipeline.eval_config import build_eval_config
-from pipeline.results import RunSummary, _thresholded_metrics, format_runs, spec_metric_name
+from pipeline.config import spec_metric_name
+from pipeline.results import RunSummary, _thresholded_metrics, format_runs
 
 
 def test_thresholded_metric_of_each_head_comes_from_the_evaluators_own_config(penguins_spec):
