@@ -11,7 +11,7 @@ import math
 import tensorflow as tf
 import tf_keras as keras
 
-from pipeline.config import HeadSpec
+from pipeline.config import LOSSES, HeadSpec
 
 _PACKAGE = "multihead"
 
@@ -34,7 +34,7 @@ class StandardizedRegressionLoss(keras.losses.Loss):
     def __init__(self, kind: str = "mse", scale: float = 1.0, delta: float = 1.0, pull_weight: float = 0.0,
                  pull_target: float = 0.0, name: str = "regression_loss", **kwargs):
         super().__init__(name=name, **kwargs)
-        if kind not in ("mse", "mae", "huber", "log_cosh"):
+        if kind not in LOSSES["regression"]:
             raise ValueError(f"unknown regression loss {kind!r}")
         if scale <= 0:
             raise ValueError(f"scale must be > 0, got {scale}")
@@ -51,9 +51,11 @@ class StandardizedRegressionLoss(keras.losses.Loss):
         elif self.kind == "huber":
             small = tf.abs(error) <= self.delta
             loss = tf.where(small, 0.5 * tf.square(error), self.delta * (tf.abs(error) - 0.5 * self.delta))
-        else:
+        elif self.kind == "log_cosh":
             # log(cosh(e)) written so that large errors do not overflow.
             loss = error + tf.nn.softplus(-2.0 * error) - math.log(2.0)
+        else:   # a loss the spec accepts (LOSSES) with no formula here must not train as another
+            raise NotImplementedError(f"regression loss {self.kind!r} has no formula in StandardizedRegressionLoss")
         if self.pull_weight:
             loss += self.pull_weight * tf.abs(y_pred - self.pull_target) / self.scale
         return loss
@@ -169,9 +171,12 @@ def build_loss(head: HeadSpec, label_scale: float = 1.0) -> keras.losses.Loss:
         return StandardizedRegressionLoss(kind=head.loss.name, scale=label_scale, name=name, **params)
     if head.kind == "angle":
         return AngularLoss(name=name)
-    if head.kind == "binary":
-        if head.loss.name == "focal":
-            return BinaryFocalLossFromLogits(gamma=params["gamma"], alpha=params["alpha"], name=name)
+    if head.kind == "binary" and head.loss.name == "focal":
+        return BinaryFocalLossFromLogits(gamma=params["gamma"], alpha=params["alpha"], name=name)
+    if head.kind == "binary" and head.loss.name == "binary_crossentropy":
         return BinaryCrossentropyFromLogits(pos_weight=params["pos_weight"], name=name)
-    return SparseCategoricalCrossentropyFromLogits(label_smoothing=params["label_smoothing"],
-                                                   class_weights=class_weight_vector(head), name=name)
+    if head.kind == "multiclass" and head.loss.name in ("sparse_categorical_crossentropy", "subset_crossentropy"):
+        # The subset's extra weight is a class weight (class_weight_vector).
+        return SparseCategoricalCrossentropyFromLogits(label_smoothing=params["label_smoothing"],
+                                                       class_weights=class_weight_vector(head), name=name)
+    raise NotImplementedError(f"{head.kind} loss {head.loss.name!r} has no Keras loss here (components/losses.py)")

@@ -17,6 +17,21 @@ PENGUINS_CSV = ROOT / "data" / "penguins" / "penguins.csv"
 PENGUINS_HEADS = ROOT / "schemas" / "penguins" / "heads.yaml"
 
 
+def one_head_spec(kind: str, loss: str = "", metrics: tuple = ()) -> HeadsSpec:
+    """A spec of one numeric feature and one head of `kind`: trained with `loss` (default: the kind's first) with
+    its default parameters, logging `metrics`, thresholded on the kind's first metric."""
+    from pipeline.config import LOSSES, METRICS  # noqa: PLC0415
+
+    threshold_metric, higher_is_better = next(iter(METRICS[kind].items()))
+    head = {"name": "target", "kind": kind, "loss": loss or next(iter(LOSSES[kind])), "metrics": list(metrics),
+            "threshold": {"metric": threshold_metric, "lower" if higher_is_better else "upper": 0.5}}
+    if kind in ("binary", "multiclass"):
+        head["classes"] = ["a", "b"] if kind == "binary" else ["a", "b", "c"]
+    if head["loss"] == "subset_crossentropy" or "subset_accuracy" in metrics:
+        head["class_subset"] = ["b"]
+    return HeadsSpec.from_dict({"name": "t", "features": [{"name": "x", "kind": "numeric"}], "heads": [head]})
+
+
 @pytest.fixture
 def memory_store():
     """An empty ML Metadata store in memory, for tests that write the records a run would leave."""

@@ -403,3 +403,9 @@ def test_to_dict_writes_dwa_temperature_only_for_dwa_and_reads_back_equal():
         spec = HeadsSpec.from_dict(data)
         assert ("dwa_temperature" in spec.to_dict()["training"]) == (weighting == "dwa")
         assert HeadsSpec.from_dict(spec.to_dict()) == spec
+
+
+def test_every_metric_the_spec_accepts_has_its_tfma_class_and_reported_name():
+    from pipeline.config import METRIC_CLASSES, METRICS
+
+    assert set(METRIC_CLASSES) == {(kind, metric) for kind, metrics in METRICS.items() for metric in metrics}

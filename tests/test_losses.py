@@ -10,7 +10,9 @@ import tf_keras
 
 from components.losses import (AngularLoss, BinaryCrossentropyFromLogits, BinaryFocalLossFromLogits,
                                SparseCategoricalCrossentropyFromLogits, StandardizedRegressionLoss, build_loss)
-from pipeline.config import HeadsSpec
+from pipeline.config import LOSSES, HeadsSpec
+
+from conftest import one_head_spec
 
 
 def sigmoid(z):
@@ -203,3 +205,14 @@ def test_spec_pull_parameters_reach_the_regression_loss(penguins_spec):
     data["heads"][2]["loss"] = {"name": "mae", "pull_weight": 0.1, "pull_target": -3.0}
     loss = build_loss(HeadsSpec.from_dict(data).head("body_mass_g"), label_scale=800.0)
     assert (loss.kind, loss.pull_weight, loss.pull_target, loss.scale) == ("mae", 0.1, -3.0, 800.0)
+
+
+# Every loss the spec accepts has a Keras loss of its own: a name added to config.LOSSES without one fails here,
+# rather than training silently as another loss.
+@pytest.mark.parametrize("kind,loss", [(kind, loss) for kind, losses in LOSSES.items() for loss in losses])
+def test_every_loss_the_spec_accepts_builds_and_gives_a_finite_loss(kind, loss):
+    head = one_head_spec(kind, loss=loss).heads[0]
+    built = build_loss(head, label_scale=2.0)
+    y_true, y_pred = {"regression": (Y_REG, P_REG), "angle": (Y_ANG, P_ANG), "binary": (Y_BIN, P_BIN),
+                      "multiclass": (Y_CLS, P_CLS)}[kind]
+    assert np.isfinite(float(built(tf.constant(y_true), tf.constant(y_pred))))

@@ -14,6 +14,8 @@ from components.model import LabelStats, build_model, label_stats
 from components.serving import serving_outputs
 from pipeline.config import transformed_name
 
+from conftest import one_head_spec
+
 VOCAB_SIZES = {"island": 4}
 STATS = {"body_mass_g": LabelStats(mean=4200.0, std=800.0)}
 
@@ -250,3 +252,13 @@ def test_sex_accuracy_target(quality_report):
     from benchmarks.quality_report import check
 
     assert check(quality_report, {"sex": 0.88}) == []
+
+
+@pytest.mark.parametrize("kind", ["regression", "binary", "multiclass", "angle"])
+def test_every_metric_the_spec_accepts_has_a_keras_metric_of_its_name(kind):
+    # A metric added to config.METRICS without a Keras maker in build_metrics fails here.
+    from components.model import build_metrics
+    from pipeline.config import METRICS
+
+    spec = one_head_spec(kind, metrics=list(METRICS[kind]))
+    assert [m.name for m in build_metrics(spec.heads[0])] == list(METRICS[kind])
