@@ -1,6 +1,7 @@
 """Small readers of ML Metadata records that need nothing but the records (no TensorFlow, no TFMA), so the
 light paths (`retrain` with nothing to do) and the heavy ones (results, resolvers) share them."""
 
+import json
 from typing import Optional
 
 # The custom property in which TFX keeps an execution's result, its error message included (the private
@@ -43,21 +44,33 @@ def examples_span(artifact) -> Optional[int]:
     return value.int_value if value is not None else None
 
 
+def exec_property(execution, key: str) -> str:
+    """A string execution property as TFX records it (a custom property of the execution); "" when absent."""
+    for properties in (execution.custom_properties, execution.properties):
+        if key in properties:
+            return properties[key].string_value
+    return ""
+
+
+def json_property(execution, key: str) -> dict:
+    """A JSON execution property (a component's custom_config, say) as a dict; {} when absent or unreadable."""
+    text = exec_property(execution, key) if execution is not None else ""
+    try:
+        return json.loads(text) if text else {}
+    except ValueError:
+        return {}
+
+
 def model_heads(store, model_id: int) -> Optional[list[str]]:
     """The heads of a Trainer's model, from the spec its Trainer execution was given; None if not recorded."""
-    import json  # noqa: PLC0415
-
     from ml_metadata.proto import metadata_store_pb2  # noqa: PLC0415
 
     events = [e for e in store.get_events_by_artifact_ids([model_id]) if e.type == metadata_store_pb2.Event.OUTPUT]
     if not events:
         return None
     (trainer,) = store.get_executions_by_id([events[0].execution_id])
-    value = trainer.custom_properties.get("custom_config") or trainer.properties.get("custom_config")
-    try:
-        return [h["name"] for h in json.loads(value.string_value)["heads_spec"]["heads"]]
-    except (AttributeError, KeyError, TypeError, ValueError):
-        return None
+    heads = json_property(trainer, "custom_config").get("heads_spec", {}).get("heads")
+    return [h["name"] for h in heads] if heads else None
 
 
 def pipeline_names(store) -> list[str]:
@@ -71,8 +84,6 @@ def failure_message(execution) -> Optional[str]:
     Read from the JSON of TFX's ExecutionResult (`json_format.MessageToJson`, camel-case keys) without TFX's
     proto class, whose package imports TensorFlow: the runs list reads it.
     """
-    import json  # noqa: PLC0415
-
     value = execution.custom_properties.get(EXECUTION_RESULT_KEY)
     if value is None or not value.string_value:
         return None

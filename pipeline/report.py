@@ -584,7 +584,7 @@ def gather_report(store, run) -> RunReport:
 
     heads: list[HeadSpec] = []
     for node in ("Trainer", "Transform"):
-        config = results.json_property(executions.get(node, [None])[-1], "custom_config")
+        config = lineage.json_property(executions.get(node, [None])[-1], "custom_config")
         if "heads_spec" in config:
             heads = list(HeadsSpec.from_dict(config["heads_spec"], source=f"{node} custom_config",
                                              partial=True).heads)
@@ -596,7 +596,7 @@ def gather_report(store, run) -> RunReport:
     slicing: list[tuple[str, ...]] = []
     min_slice_size = 1
     evaluator = executions.get("Evaluator", [None])[-1]
-    eval_config_json = results._exec_property(evaluator, "eval_config") if evaluator is not None else ""
+    eval_config_json = lineage.exec_property(evaluator, "eval_config") if evaluator is not None else ""
     if eval_config_json:
         eval_config = json_format.Parse(eval_config_json, tfma.EvalConfig())
         thresholds = parse_thresholds(eval_config)
@@ -662,7 +662,7 @@ def gather_report(store, run) -> RunReport:
     else:
         pushed = "not pushed"
     if not provenance and pusher is not None:
-        provenance = results.json_property(pusher, "custom_config")
+        provenance = lineage.json_property(pusher, "custom_config")
         provenance_source = "the Pusher execution's custom_config in ML Metadata" if provenance else ""
 
     return RunReport(run_id=run.name, started=run.create_time_since_epoch / 1000, components=components,

@@ -12,8 +12,8 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from pipeline.config import REPORTED_METRIC_NAMES, HeadsSpec, spec_metric_name
-from pipeline.lineage import (ALREADY_SERVING_KEY, EVAL_METRICS_KEY, ROLLED_BACK_KEY, examples_span,
-                              failure_message, model_heads, node_id, run_provenance)
+from pipeline.lineage import (ALREADY_SERVING_KEY, EVAL_METRICS_KEY, ROLLED_BACK_KEY, examples_span, exec_property,
+                              failure_message, json_property, model_heads, node_id, run_provenance)
 from pipeline.logs import STOPS_BEFORE_TRANSFORM
 
 
@@ -94,23 +94,6 @@ def latest_blessed_model_heads(store: metadata_store.MetadataStore,
     if not blessed:
         return None
     return model_heads(store, max(blessed))
-
-
-def _exec_property(execution, key: str) -> str:
-    """A string execution property as TFX records it (a custom property of the execution)."""
-    for properties in (execution.custom_properties, execution.properties):
-        if key in properties:
-            return properties[key].string_value
-    return ""
-
-
-def json_property(execution, key: str) -> dict:
-    """A JSON execution property (a component's custom_config, say) as a dict; {} when absent or unreadable."""
-    text = _exec_property(execution, key) if execution is not None else ""
-    try:
-        return json.loads(text) if text else {}
-    except ValueError:
-        return {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -314,7 +297,7 @@ def run_summaries(store: metadata_store.MetadataStore) -> list[RunSummary]:
         pushed_model = next(iter(outputs.get("Pusher", {}).get("pushed_model", [])), None)
         if evaluation and "Evaluator" in executions:
             metrics = recorded_metrics(pushed_model, evaluation[0].uri)
-            eval_config = _exec_property(executions["Evaluator"][-1], "eval_config")
+            eval_config = exec_property(executions["Evaluator"][-1], "eval_config")
             for head, name in _thresholded_metrics(eval_config).items():
                 heads[head] = (spec_metric_name(name), metrics.get(head, {}).get(name))
         blessing = outputs.get("Evaluator", {}).get("blessing", [])
