@@ -9,6 +9,7 @@ import pytest
 
 from conftest import PENGUINS_CSV, PENGUINS_HEADS, run_cli
 from pipeline import cli
+from pipeline.data import resolve_data
 
 pytestmark = pytest.mark.slow
 
@@ -76,7 +77,8 @@ def test_a_feature_with_two_types_stops_the_run_naming_it(tmp_path):
     result = run_cli("run", "--data", str(data), "--heads", str(PENGUINS_HEADS), "--workdir", str(tmp_path / "run"))
     assert result.returncode == cli.EXIT_DATA_REJECTED, result.stderr[-3000:]
     # Which type the decoder met first depends on the order it read the shards in.
-    assert re.search(rf"RUN STOPPED: {re.escape(str(data.resolve()))}/\*: column 'flipper_length_mm' holds "
+    described = resolve_data(data)[0].description          # the folder and the pattern ExampleGen reads it by
+    assert re.search(rf"RUN STOPPED: {re.escape(described)}: column 'flipper_length_mm' holds "
                      r"(float|int64) values in some examples and (float|int64) values in others", result.stderr), \
         result.stderr[-3000:]
     assert not (tmp_path / "run" / "serving").exists()
