@@ -105,7 +105,7 @@ def time_components(examples_uri: str, spec, schema_file: str, workdir: str) -> 
     from tfx.types import artifact_utils, standard_artifacts  # noqa: PLC0415
 
     from pipeline import local_runner  # noqa: PLC0415
-    from pipeline.pipeline import transform_component  # noqa: PLC0415
+    from pipeline.pipeline import DIRECT_RUNNER_WORKER_SOFTWARE, transform_component  # noqa: PLC0415
 
     examples = Importer(source_uri=examples_uri, artifact_type=standard_artifacts.Examples,
                         properties={"split_names": artifact_utils.encode_split_names(["train", "eval"])}
@@ -117,7 +117,7 @@ def time_components(examples_uri: str, spec, schema_file: str, workdir: str) -> 
         pipeline_name="marginal_cost", pipeline_root=os.path.join(workdir, "root"),
         components=[examples, statistics_gen, schema_gen, transform], enable_cache=False,
         metadata_connection_config=local_runner.metadata_config(os.path.join(workdir, "metadata.sqlite")),
-        beam_pipeline_args=list(local_runner.IN_PROCESS_BEAM_ARGS))
+        beam_pipeline_args=[*local_runner.IN_PROCESS_BEAM_ARGS, DIRECT_RUNNER_WORKER_SOFTWARE])
     log = os.path.join(workdir, "stderr.log")
     try:
         with stderr_captured(log):

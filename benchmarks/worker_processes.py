@@ -40,14 +40,14 @@ def example_gen_seconds(data_dir: str, beam_args: list[str]) -> tuple[float, dic
     from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner  # noqa: PLC0415
 
     from pipeline.data import resolve_data  # noqa: PLC0415
-    from pipeline.pipeline import example_gen_component  # noqa: PLC0415
+    from pipeline.pipeline import DIRECT_RUNNER_WORKER_SOFTWARE, example_gen_component  # noqa: PLC0415
 
     root = tempfile.mkdtemp(prefix="worker_processes_")
     example_gen = example_gen_component(resolve_data(Path(data_dir), "csv")[0])
     pipeline = tfx_pipeline.Pipeline(
         pipeline_name="example_gen_alone", pipeline_root=root, components=[example_gen], enable_cache=False,
         metadata_connection_config=metadata.sqlite_metadata_connection_config(os.path.join(root, "m.sqlite")),
-        beam_pipeline_args=beam_args)
+        beam_pipeline_args=[*beam_args, DIRECT_RUNNER_WORKER_SOFTWARE])
     started = time.monotonic()
     BeamDagRunner().run(pipeline)
     seconds = time.monotonic() - started

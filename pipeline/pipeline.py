@@ -14,6 +14,7 @@ from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGe
 from tfx.components.statistics_gen.component import StatisticsGen
 from tfx.components.trainer.component import Trainer
 from tfx.components.transform.component import Transform
+from tfx.dsl.components.base.base_beam_component import BaseBeamComponent
 from tfx.dsl.components.common.resolver import Resolver
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import LatestBlessedModelStrategy
 from tfx.orchestration import pipeline as tfx_pipeline
@@ -76,6 +77,28 @@ def transform_component(examples, schema, spec: HeadsSpec) -> Transform:
         # would pass over every row twice more (pre- and post-transform) for outputs no component uses.
         disable_statistics=True,
     )
+
+# TFX's Beam executors, unless a Beam option names the workers' software, copy the installed TFX (42 MB) into a
+# new temp folder and build an sdist of it for remote workers to install (tfx.utils.dependency_utils): 1.8 s per
+# component here, and the folder is never removed (a day of test runs filled this machine's disk with them).
+# The DirectRunner's workers are this Python or its children, which have TFX. Naming an image, which only remote
+# runners read, skips the copy; the value says that nothing pulls it.
+DIRECT_RUNNER_WORKER_SOFTWARE = "--sdk_container_image=unused-by-the-direct-runner"
+# The options whose presence makes TFX skip that copy (dependency_utils.make_beam_dependency_flags).
+_WORKER_SOFTWARE_OPTIONS = ("extra_packages", "setup_file", "requirements_file", "worker_harness_container_image",
+                            "sdk_container_image")
+
+
+def needs_no_tfx_package(beam_args: Sequence[str]) -> bool:
+    """Whether a Beam job with these options runs on the DirectRunner and no option names the workers' software,
+    so TFX's copy of itself for remote workers is wasted."""
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions  # noqa: PLC0415
+
+    options = PipelineOptions(flags=list(beam_args))
+    runner = options.view_as(StandardOptions).runner or "DirectRunner"   # Beam's default
+    all_options = options.get_all_options()
+    return ("direct" in runner.lower().split(".")[-1]
+            and not any(all_options.get(name) for name in _WORKER_SOFTWARE_OPTIONS))
 
 
 def create_pipeline(*, name: str, root: str, data: DataSource, spec: HeadsSpec, schema_path: Optional[str],
@@ -189,12 +212,17 @@ def create_pipeline(*, name: str, root: str, data: DataSource, spec: HeadsSpec, 
         raise ValueError(f"component_beam_args: {unknown} are not among {list(by_role)}")
     for role, args in (component_beam_args or {}).items():
         by_role[role].with_beam_pipeline_args(list(args))
+    components = [example_gen, statistics_gen, schema_gen, example_validator,
+                  *([previous_span] if previous_span else []), schema_gate, transform, trainer,
+                  *([baseline_resolver] if baseline_resolver else []), evaluator, pusher]
+    for component in components:
+        if isinstance(component, BaseBeamComponent) and needs_no_tfx_package(
+                [*beam_pipeline_args, *component.executor_spec.beam_pipeline_args]):
+            component.with_beam_pipeline_args([DIRECT_RUNNER_WORKER_SOFTWARE])
     return tfx_pipeline.Pipeline(
         pipeline_name=name,
         pipeline_root=root,
-        components=[example_gen, statistics_gen, schema_gen, example_validator,
-                    *([previous_span] if previous_span else []), schema_gate, transform, trainer,
-                    *([baseline_resolver] if baseline_resolver else []), evaluator, pusher],
+        components=components,
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(beam_pipeline_args),

@@ -7,6 +7,7 @@ os.environ["TF_USE_LEGACY_KERAS"] = "1"
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Optional  # noqa: E402
 
 import pytest  # noqa: E402
 
@@ -60,16 +61,24 @@ def autograph_conversions(monkeypatch) -> list[str]:
     return converted
 
 
-def run_cli(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    """Runs `python -m pipeline ARGS` as a user would, in a fresh process, from the project root."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+def run_cli(*args: str, timeout: float = 900, env: Optional[dict] = None) -> subprocess.CompletedProcess:
+    """Runs `python -m pipeline ARGS` as a user would, in a fresh process, from the project root (`env`: variables
+    to add to this process's)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
     return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="session")
-def penguins_run(tmp_path_factory):
+def penguins_run_tmpdir(tmp_path_factory) -> Path:
+    """The temp folder (TMPDIR) of the shared penguins run's process: what a run leaves there stays for good."""
+    return tmp_path_factory.mktemp("penguins_run_tmpdir")
+
+
+@pytest.fixture(scope="session")
+def penguins_run(tmp_path_factory, penguins_run_tmpdir):
     """One real pipeline run on the bundled penguins data, shared by the end-to-end assertions."""
     workdir = tmp_path_factory.mktemp("penguins_run")
-    result = run_cli("run", "--data", str(PENGUINS_CSV), "--heads", str(PENGUINS_HEADS), "--workdir", str(workdir))
+    result = run_cli("run", "--data", str(PENGUINS_CSV), "--heads", str(PENGUINS_HEADS), "--workdir", str(workdir),
+                     env={"TMPDIR": str(penguins_run_tmpdir)})
     return workdir, result

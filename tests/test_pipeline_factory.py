@@ -11,8 +11,8 @@ from tfx.utils import proto_utils
 
 from pipeline import local_runner
 from pipeline.data import DataSource
-from pipeline.pipeline import (PREPROCESSING_FN, PROJECT_ROOT, RUN_FN, TRAINER_CODE, TRANSFORM_CODE, create_pipeline,
-                               module_code_fingerprint)
+from pipeline.pipeline import (DIRECT_RUNNER_WORKER_SOFTWARE, PREPROCESSING_FN, PROJECT_ROOT, RUN_FN, TRAINER_CODE,
+                               TRANSFORM_CODE, create_pipeline, module_code_fingerprint, needs_no_tfx_package)
 
 
 def build(spec, tmp_path, data=None, schema="schemas/penguins/schema.pbtxt", component_beam_args=None):
@@ -133,11 +133,46 @@ def test_worker_beam_args_follow_the_pipelines_for_the_example_gen_and_evaluator
     args = beam_args_of(build(penguins_spec, tmp_path, component_beam_args=workers))
     in_process = list(local_runner.IN_PROCESS_BEAM_ARGS)
     # After the pipeline's options, so that Beam's parser (the last value wins) takes them.
-    assert args["CsvExampleGen"] == in_process + list(workers["ExampleGen"])
-    assert args["Evaluator"] == in_process + list(workers["Evaluator"])
+    assert args["CsvExampleGen"] == in_process + list(workers["ExampleGen"]) + [DIRECT_RUNNER_WORKER_SOFTWARE]
+    assert args["Evaluator"] == in_process + list(workers["Evaluator"]) + [DIRECT_RUNNER_WORKER_SOFTWARE]
     assert "--direct_running_mode=multi_processing" in args["CsvExampleGen"]
     assert "--direct_running_mode=multi_processing" in args["Evaluator"]
-    assert args["StatisticsGen"] == args["Transform"] == in_process
+    assert args["StatisticsGen"] == args["Transform"] == in_process + [DIRECT_RUNNER_WORKER_SOFTWARE]
+
+
+def test_beam_executors_on_the_direct_runner_do_not_package_tfx(penguins_spec, tmp_path, monkeypatch):
+    # Each would copy TFX (42 MB) into a temp folder it never removes, and spend 1.8 s building an sdist of it.
+    from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor
+    from tfx.utils import dependency_utils
+
+    def build_ephemeral_package():
+        raise AssertionError("TFX packaged itself for a DirectRunner job")
+
+    monkeypatch.setattr(dependency_utils, "build_ephemeral_package", build_ephemeral_package)
+    pipeline = build(penguins_spec, tmp_path, schema=None, component_beam_args=local_runner.worker_beam_args(2))
+    args = beam_args_of(pipeline)
+    assert set(args) == {"CsvExampleGen", "StatisticsGen", "Transform", "Evaluator"}
+    for component in pipeline.components:
+        if component.id in args:
+            component.executor_spec.executor_class(BaseBeamExecutor.Context(beam_pipeline_args=args[component.id]))
+
+
+@pytest.mark.parametrize("args, direct_without_software", [
+    (["--runner=DirectRunner"], True),
+    ([], True),   # Beam's default runner is the DirectRunner
+    (["--runner=DataflowRunner", "--project=p"], False),
+    (["--runner=DirectRunner", "--runner=FlinkRunner"], False),   # the last value wins
+    (["--runner=DirectRunner", "--setup_file=./setup.py"], False),   # the user named the software
+])
+def test_needs_no_tfx_package_only_on_the_direct_runner_with_no_software_named(args, direct_without_software):
+    assert needs_no_tfx_package(args) == direct_without_software
+
+
+def test_a_remote_runner_for_some_components_keeps_its_own_worker_software(penguins_spec, tmp_path):
+    dataflow = ("--runner=DataflowRunner",)
+    args = beam_args_of(build(penguins_spec, tmp_path, component_beam_args={"Transform": dataflow}))
+    assert DIRECT_RUNNER_WORKER_SOFTWARE not in args["Transform"]
+    assert DIRECT_RUNNER_WORKER_SOFTWARE in args["StatisticsGen"]
 
 
 def test_component_beam_args_for_an_unknown_role_are_refused(penguins_spec, tmp_path):
