@@ -1,7 +1,6 @@
 """`preprocessing_fn` on a tiny in-memory dataset, through TF Transform's own Beam implementation."""
 
 import math
-import tempfile
 
 import numpy as np
 import pytest
@@ -41,8 +40,8 @@ ROWS = [
 
 
 @pytest.fixture(scope="module")
-def transformed(penguins_spec):
-    with tft_beam.Context(temp_dir=tempfile.mkdtemp(), force_tf_compat_v1=False):
+def transformed(penguins_spec, tmp_path_factory):
+    with tft_beam.Context(temp_dir=str(tmp_path_factory.mktemp("tft")), force_tf_compat_v1=False):
         (data, _), _ = ((ROWS, dataset_metadata.DatasetMetadata.from_feature_spec(RAW_SPEC))
                         | tft_beam.AnalyzeAndTransformDataset(
                             lambda inputs: preprocessing_fn(inputs, {"heads_spec": penguins_spec.to_dict()})))
@@ -68,12 +67,12 @@ def test_missing_numeric_value_gets_the_mean_then_z_score(transformed):
     np.testing.assert_allclose(bill, (filled - filled.mean()) / filled.std(), rtol=1e-5)
 
 
-def test_numeric_values_that_are_not_finite_count_as_missing():
+def test_numeric_values_that_are_not_finite_count_as_missing(tmp_path):
     from components.features import numeric_feature
 
     rows = [{"x": [1.0]}, {"x": [3.0]}, {"x": [math.nan]}, {"x": [math.inf]}, {"x": []}]
     metadata = dataset_metadata.DatasetMetadata.from_feature_spec({"x": tf.io.VarLenFeature(tf.float32)})
-    with tft_beam.Context(temp_dir=tempfile.mkdtemp(), force_tf_compat_v1=False):
+    with tft_beam.Context(temp_dir=str(tmp_path), force_tf_compat_v1=False):
         (data, _), _ = ((rows, metadata)
                         | tft_beam.AnalyzeAndTransformDataset(lambda inputs: {"x": numeric_feature(inputs["x"])}))
     filled = np.array([1.0, 3.0, 2.0, 2.0, 2.0])     # the mean of the finite values, 2, in the other three rows
@@ -86,12 +85,12 @@ def test_categorical_values_index_a_vocabulary(transformed):
     assert set(island) <= {0, 1}
 
 
-def test_integer_categories_index_a_vocabulary_and_missing_ones_the_oov_bucket():
+def test_integer_categories_index_a_vocabulary_and_missing_ones_the_oov_bucket(tmp_path):
     from components.features import OOV_BUCKETS, categorical_feature
 
     rows = [{"zip": [10115]}, {"zip": [10115]}, {"zip": [0]}, {"zip": []}]
     metadata = dataset_metadata.DatasetMetadata.from_feature_spec({"zip": tf.io.VarLenFeature(tf.int64)})
-    with tft_beam.Context(temp_dir=tempfile.mkdtemp(), force_tf_compat_v1=False):
+    with tft_beam.Context(temp_dir=str(tmp_path), force_tf_compat_v1=False):
         (data, _), _ = ((rows, metadata) | tft_beam.AnalyzeAndTransformDataset(
             lambda inputs: {"zip": categorical_feature(inputs["zip"], "zip")}))
     index = column(data, "zip")
