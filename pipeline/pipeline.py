@@ -78,6 +78,7 @@ def transform_component(examples, schema, spec: HeadsSpec) -> Transform:
         disable_statistics=True,
     )
 
+
 # TFX's Beam executors, unless a Beam option names the workers' software, copy the installed TFX (42 MB) into a
 # new temp folder and build an sdist of it for remote workers to install (tfx.utils.dependency_utils): 1.8 s per
 # component here, and the folder is never removed (a day of test runs filled this machine's disk with them).
