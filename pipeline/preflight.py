@@ -7,8 +7,10 @@ column the spec names that the header lacks. Those stop here, naming the file, l
 stops here instead of failing inside Beam.
 """
 
+import codecs
 import csv
 import gzip
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -30,12 +32,18 @@ def check_csv_file(path: Path, spec: HeadsSpec) -> int:
       DataError: the file is empty, not UTF-8 text, has no data rows, a row with a different number of fields
         than the header, or lacks a column the spec names.
     """
+    check_readable_file(path)
     if path.stat().st_size == 0:
         raise DataError(f"{path}: the file is empty (expected a header row and data rows)")
     with open(path, "rb") as f:
-        if b"\x00" in f.read(_SNIFF_BYTES):
-            raise DataError(f"{path}: not a CSV file (it holds binary data; if it is TFRecord data, pass --format "
-                            f"tfrecord)")
+        head = f.read(_SNIFF_BYTES)
+    if b"\x00" in head:
+        raise DataError(f"{path}: not a CSV file (it holds binary data; if it is TFRecord data, pass --format "
+                        f"tfrecord)")
+    if head.startswith(codecs.BOM_UTF8):
+        # CsvExampleGen would read the mark as part of the first column's name.
+        raise DataError(f"{path}: the file starts with a UTF-8 byte-order mark (as some spreadsheet programs "
+                        f"write \"CSV UTF-8\"); save it as UTF-8 without one")
     rows = 0
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.reader(f)
@@ -65,8 +73,36 @@ def check_csv_file(path: Path, spec: HeadsSpec) -> int:
 
 
 def check_csv_files(files: Sequence[Path], spec: HeadsSpec) -> int:
-    """Checks every CSV file of the input; returns the total number of data rows."""
-    return sum(check_csv_file(Path(f), spec) for f in files)
+    """Checks every CSV file of the input, and that they share one header; returns the total number of data rows.
+
+    Raises:
+      DataError: as `check_csv_file`, or two files' headers differ (CsvExampleGen reads the files of a split as
+        one table, and refuses that without naming the files).
+    """
+    rows = sum(check_csv_file(Path(f), spec) for f in files)
+    headers = {Path(f): header_fields(Path(f)) for f in files}
+    first = Path(files[0]) if files else None
+    for path, header in headers.items():
+        if header != headers[first]:
+            raise DataError(f"{path}: its header differs from that of {first}, which is read with it as one table "
+                            f"(every file must have the same columns in the same order): {header} against "
+                            f"{headers[first]}")
+    return rows
+
+
+def header_fields(path: Path) -> list[str]:
+    """The header as CsvExampleGen compares files' headers: the first line, stripped, split at commas."""
+    with open(path, encoding="utf-8", newline="") as f:
+        return f.readline().strip().split(",")
+
+
+def check_readable_file(path: Path) -> None:
+    """Raises DataError for a link to nothing or something other than a file (ExampleGen's glob matches both)."""
+    if path.is_symlink() and not path.exists():
+        raise DataError(f"{path}: a link to {os.readlink(path)}, which does not exist; ExampleGen would fail on it: "
+                        f"remove the link or restore its target")
+    if not path.is_file():
+        raise DataError(f"{path}: not a regular file; ExampleGen would try to read it as data: move it out")
 
 
 # TFRecord framing: a little-endian uint64 length and a 4-byte CRC of it, the record, a 4-byte CRC of the record.
@@ -82,6 +118,7 @@ def has_tfrecord_record(path: Path) -> bool:
       DataError: not gzip data although named .gz, or data that does not start with a TFRecord record; when it
         starts with text, the message says so (a CSV file needs --format csv, and uncompressed).
     """
+    check_readable_file(path)
     if path.stat().st_size == 0:
         return False
     gzipped = path.name.endswith(".gz")

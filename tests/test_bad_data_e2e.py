@@ -45,6 +45,8 @@ PREFLIGHT_CASES = {
                        ["not a CSV file (it holds binary data; if it is TFRecord data, pass --format tfrecord)"]),
     "not_csv_text": (lambda p: p.write_text('{"species": "Adelie", "island": "Dream"}\n'),
                      ["column 'island' is not in the header of"]),
+    "byte_order_mark": (lambda p: p.write_text("\ufeff" + HEADER + "\n" + "\n".join(ROWS), encoding="utf-8"),
+                        ["starts with a UTF-8 byte-order mark", "save it as UTF-8 without one"]),
 }
 
 
@@ -55,6 +57,37 @@ def test_unreadable_input_stops_before_any_component(tmp_path, case):
     write(data)
     result = run_cli("run", "--data", str(data), "--heads", str(PENGUINS_HEADS), "--workdir", str(tmp_path / "w"))
     assert_stopped_early(result, tmp_path / "w", str(data), *phrases)
+    assert not (tmp_path / "w" / "metadata.sqlite").exists()   # no component ran
+
+
+def reversed_columns(path):
+    columns = HEADER.split(",")[::-1]
+    path.write_text(",".join(columns) + "\n" + "\n".join(",".join(line.split(",")[::-1]) for line in ROWS[:50]))
+
+
+# A span folder of files each readable alone, which ExampleGen would still fail on (or read wrongly) together.
+SPAN_CASES = {
+    "headers_differ": ({"b.csv": reversed_columns},
+                       ["b.csv: its header differs from that of", "a.csv, which is read with it as one table"]),
+    "broken_link": ({"b.csv": lambda p: p.symlink_to(p.parent / "gone" / "part.csv")},
+                    ["b.csv: a link to", "which does not exist"]),
+    "hidden_file": ({"._a.csv": lambda p: p.write_bytes(b"\x00\x05\x16\x07 AppleDouble")},
+                    ["._a.csv: a hidden file or marker in span 2, which ExampleGen would read as data"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SPAN_CASES))
+def test_unreadable_files_in_a_span_stop_before_any_component(tmp_path, case):
+    extra, phrases = SPAN_CASES[case]
+    for span in (1, 2):
+        (tmp_path / f"span-{span}").mkdir()
+        (tmp_path / f"span-{span}" / "a.csv").write_text(HEADER + "\n" + "\n".join(ROWS[:50]) + "\n")
+    for name, write in extra.items():
+        write(tmp_path / "span-2" / name)
+    result = run_cli("retrain", "--data", str(tmp_path / "span-{SPAN}" / "*.csv"), "--heads", str(PENGUINS_HEADS),
+                     "--workdir", str(tmp_path / "w"))
+    assert "new span 2" in result.stdout
+    assert_stopped_early(result, tmp_path / "w", *phrases)
     assert not (tmp_path / "w" / "metadata.sqlite").exists()   # no component ran
 
 
