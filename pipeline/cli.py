@@ -15,7 +15,7 @@ from typing import Iterator, Optional, Sequence
 
 from pipeline import kubeflow_commands, logs
 from pipeline.config import SpecError, check_classes, check_columns, load_spec
-from pipeline.data import resolve_data
+from pipeline.data import example_gen_fingerprint, hidden_files, resolve_data
 from pipeline.kfp_client import ClusterError
 from pipeline.preflight import DataError, check_csv_files, check_tfrecord_files, read_statistics
 from pipeline.retrain import PipelineBusyError, run_on_span, workdir_busy, workdir_lock
@@ -142,12 +142,20 @@ def run_command(args: argparse.Namespace, retrain: bool = False) -> int:
                                            spec_path)
         if retrain:
             earlier = run_on_span(workdir / "metadata.sqlite", data.span)
-            if earlier is not None:
-                when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(earlier.started))
+            when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(earlier.started)) if earlier else ""
+            if earlier is not None and earlier.fingerprint in (None, example_gen_fingerprint(files)):
                 print(f"no new span: the newest, span {data.span} of {data.description.rsplit(' (', 1)[0]}, was "
                       f"already read by run {earlier.run_id} ({when}); nothing to do")
                 return EXIT_PUSHED
-            print(f"new span {data.span}: retraining on it", flush=True)
+            if earlier is not None:
+                print(f"span {data.span} changed since run {earlier.run_id} read it ({when}): its files' number, size "
+                      f"or modification times differ; retraining on it", flush=True)
+            else:
+                print(f"new span {data.span}: retraining on it", flush=True)
+        hidden = hidden_files(data.pattern, files) if data.span is not None else []
+        if hidden:
+            raise DataError(f"{hidden[0]}: a hidden file or marker in span {data.span}, which ExampleGen would read "
+                            f"as data (the pattern's `*` matches names starting with . or _): move it out")
         if data.format == "csv":
             check_csv_files(files, spec)
         else:
@@ -205,8 +213,11 @@ def run_pipeline(args: argparse.Namespace, spec, spec_path: Path, schema: Option
         mixed_types = mixed_feature_types(f"{e} {_root_message(e)}", data.description)
         rejected = _is_data_rejection(e) or mixed_types is not None
         message = mixed_types or _root_message(e)
+        if "moved further from the previous span" in message:
+            message += drift_reference_note(store)
         print(f"\nRUN STOPPED: {message}", file=sys.stderr)
-        record_failure(store, run_started, message, provenance)
+        record_failure(store, run_started, message,
+                       provenance if data.span is None else {**provenance, "span": data.span})
         if rejected:
             print("Nothing was transformed, trained or pushed.", file=sys.stderr)
         report.write_report_or_warn(store, workdir)   # a failed run's report shows how far it got
@@ -332,9 +343,21 @@ def check_one_pipeline_per_workdir(store, name: str, workdir: Path, spec_path: P
                         f"pipeline: set name: {others[0]} again, or pass another --workdir")
 
 
+def drift_reference_note(store) -> str:
+    """A line naming the span the newest run's drift check compared with: the newest earlier span that passed
+    the gate, which is not the one before when a span between was stopped."""
+    from pipeline import lineage, results  # noqa: PLC0415
+
+    runs = results.pipeline_runs(store)
+    span = lineage.drift_reference_span(store, runs[-1]) if runs else None
+    return "" if span is None else (f"\n  (the previous span compared with: span {span}, the newest earlier span "
+                                    f"whose data passed these checks)")
+
+
 def record_failure(store, run_started: float, message: str, provenance: dict) -> None:
     """Keeps `message` with the failed component's execution in ML Metadata, for `report` to show later, and the
-    spec hash and git commit with the run (the Pusher records them for runs that reach it), for `runs`; only in a
+    spec hash, git commit and span with the run (the Pusher and ExampleGen record them for runs that reach them),
+    for `runs`; only in a
     pipeline run that began after `run_started` (Unix seconds): a failure before the first component has none."""
     from pipeline import lineage, results  # noqa: PLC0415
 

@@ -44,6 +44,44 @@ def examples_span(artifact) -> Optional[int]:
     return value.int_value if value is not None else None
 
 
+def examples_spans(store, statistics_ids: list[int]) -> dict[int, int]:
+    """`{statistics id: span}` of StatisticsGen's statistics among `statistics_ids`: the span of the Examples
+    each was computed from (ML Metadata lineage).
+
+    The statistics' own `span` property cannot be used: TFX 1.16's ExampleGen records the span as a custom
+    property, and StatisticsGen copies the (unset) property, so every statistics artifact says span 0.
+    """
+    from ml_metadata.proto import metadata_store_pb2  # noqa: PLC0415
+
+    producer = {e.artifact_id: e.execution_id for e in store.get_events_by_artifact_ids(statistics_ids)
+                if e.type == metadata_store_pb2.Event.OUTPUT}
+    # Transform's pre-transform statistics are ExampleStatistics too; only StatisticsGen's describe a split.
+    executions = store.get_executions_by_id(sorted(set(producer.values())))
+    type_names = {t.id: t.name for t in store.get_execution_types_by_id(sorted({e.type_id for e in executions}))}
+    from_statistics_gen = {e.id for e in executions if type_names[e.type_id].endswith("StatisticsGen")}
+    producer = {stats: execution for stats, execution in producer.items() if execution in from_statistics_gen}
+    examples_of = {}
+    for event in store.get_events_by_execution_ids(sorted(set(producer.values()))):
+        if event.type == metadata_store_pb2.Event.INPUT and event.path.steps and event.path.steps[0].key == "examples":
+            examples_of[event.execution_id] = event.artifact_id
+    spans = {examples.id: examples_span(examples) or 0
+             for examples in store.get_artifacts_by_id(sorted(set(examples_of.values())))}
+    return {stats: spans[examples_of[execution]] for stats, execution in producer.items()
+            if execution in examples_of and examples_of[execution] in spans}
+
+
+def drift_reference_span(store, run) -> Optional[int]:
+    """The span whose statistics the SchemaGate of pipeline run `run` compared the new span with (drift), or None
+    when it compared with none."""
+    from ml_metadata.proto import metadata_store_pb2  # noqa: PLC0415
+
+    gates = [e.id for e in store.get_executions_by_context(run.id) if node_id(store, e) == "SchemaGate"]
+    previous = [event.artifact_id for event in store.get_events_by_execution_ids(gates)
+                if event.type == metadata_store_pb2.Event.INPUT and event.path.steps
+                and event.path.steps[0].key == "previous_statistics"]
+    return examples_spans(store, previous[-1:]).get(previous[-1]) if previous else None
+
+
 def exec_property(execution, key: str) -> str:
     """A string execution property as TFX records it (a custom property of the execution); "" when absent."""
     for properties in (execution.custom_properties, execution.properties):
@@ -95,14 +133,22 @@ def failure_message(execution) -> Optional[str]:
 
 def record_failure_message(store, run, message: str) -> list[str]:
     """Records `message` with every failed execution of the pipeline run `run` (a `pipeline_run` context) that
-    has none yet, so that `report` can say later why the run stopped; returns those executions' nodes."""
+    has none yet, so that `report` can say later why the run stopped; returns those executions' nodes.
+
+    Only for a run whose process caught the failure: an execution still NEW or RUNNING then failed before TFX
+    could record an outcome (in ExampleGen's driver, say, on a file it cannot read), and is marked FAILED too;
+    left as it is, it would read as a run killed during that component.
+    """
     from google.protobuf import json_format  # noqa: PLC0415
     from ml_metadata.proto import metadata_store_pb2  # noqa: PLC0415
     from tfx.proto.orchestration import execution_result_pb2  # noqa: PLC0415
 
+    state = metadata_store_pb2.Execution
     recorded = []
     for execution in store.get_executions_by_context(run.id):
-        if execution.last_known_state == metadata_store_pb2.Execution.FAILED and not failure_message(execution):
+        if execution.last_known_state in (state.NEW, state.RUNNING):
+            execution.last_known_state = state.FAILED
+        if execution.last_known_state == state.FAILED and not failure_message(execution):
             result = execution_result_pb2.ExecutionResult(code=1, result_message=message)
             execution.custom_properties[EXECUTION_RESULT_KEY].string_value = json_format.MessageToJson(result)
             store.put_executions([execution])
@@ -110,8 +156,9 @@ def record_failure_message(store, run, message: str) -> list[str]:
     return recorded
 
 
-# What `runs` shows of a run's provenance; the Pusher's record holds them, and a stopped run's context does.
-RUN_PROVENANCE_KEYS = ("heads_spec_fingerprint", "git_commit")
+# What `runs` shows of a run's provenance; the Pusher's record holds them, and a stopped run's context does
+# (with the span the command found, for a run that stopped before ExampleGen recorded it).
+RUN_PROVENANCE_KEYS = ("heads_spec_fingerprint", "git_commit", "span")
 
 
 def record_run_provenance(store, run, provenance: dict) -> None:

@@ -24,7 +24,7 @@ from tfx.types import Channel, standard_artifacts
 from components.pusher import AtomicPusher
 from components.schema_gate import SchemaGate
 from pipeline.config import HeadsSpec
-from pipeline.data import DataSource
+from pipeline.data import EXAMPLE_GEN_SPLIT, DataSource
 from pipeline.eval_config import build_eval_config
 from pipeline.resolvers import BlessedModelBeforeCandidateStrategy, PreviousSpanStatisticsStrategy
 
@@ -59,7 +59,7 @@ def module_code_fingerprint(patterns: Sequence[str], root: Path = PROJECT_ROOT) 
 
 def example_gen_component(data: DataSource):
     """The ExampleGen of `data`: its records in one split pattern, which ExampleGen hashes 2:1 into train and eval."""
-    splits = example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="all", pattern=data.pattern)])
+    splits = example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name=EXAMPLE_GEN_SPLIT, pattern=data.pattern)])
     example_gen_class = CsvExampleGen if data.format == "csv" else ImportExampleGen
     return example_gen_class(input_base=data.input_base, input_config=splits)
 

@@ -11,7 +11,7 @@ from tfx.dsl.components.common import resolver
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import _BLESSED, _CURRENT_MODEL_ID
 
 from components.serving_dir import served_model_uris
-from pipeline.lineage import examples_span, model_heads
+from pipeline.lineage import examples_spans, model_heads
 
 
 def blessed_model_before(candidate, models: list, blessings: list) -> tuple[Optional[object], Optional[object]]:
@@ -72,32 +72,6 @@ def statistics_of_previous_span(current, statistics: list, span_of: dict[int, in
     """
     earlier = [s for s in statistics if s.id in span_of and span_of[s.id] < span_of[current.id]]
     return max(earlier, key=lambda s: (span_of[s.id], s.id)) if earlier else None
-
-
-def examples_spans(store, statistics_ids: list[int]) -> dict[int, int]:
-    """`{statistics id: span}` of StatisticsGen's statistics among `statistics_ids`: the span of the Examples
-    each was computed from (ML Metadata lineage).
-
-    The statistics' own `span` property cannot be used: TFX 1.16's ExampleGen records the span as a custom
-    property, and StatisticsGen copies the (unset) property, so every statistics artifact says span 0.
-    """
-    from ml_metadata.proto import metadata_store_pb2  # noqa: PLC0415
-
-    producer = {e.artifact_id: e.execution_id for e in store.get_events_by_artifact_ids(statistics_ids)
-                if e.type == metadata_store_pb2.Event.OUTPUT}
-    # Transform's pre-transform statistics are ExampleStatistics too; only StatisticsGen's describe a split.
-    executions = store.get_executions_by_id(sorted(set(producer.values())))
-    type_names = {t.id: t.name for t in store.get_execution_types_by_id(sorted({e.type_id for e in executions}))}
-    from_statistics_gen = {e.id for e in executions if type_names[e.type_id].endswith("StatisticsGen")}
-    producer = {stats: execution for stats, execution in producer.items() if execution in from_statistics_gen}
-    examples_of = {}
-    for event in store.get_events_by_execution_ids(sorted(set(producer.values()))):
-        if event.type == metadata_store_pb2.Event.INPUT and event.path.steps and event.path.steps[0].key == "examples":
-            examples_of[event.execution_id] = event.artifact_id
-    spans = {examples.id: examples_span(examples) or 0
-             for examples in store.get_artifacts_by_id(sorted(set(examples_of.values())))}
-    return {stats: spans[examples_of[execution]] for stats, execution in producer.items()
-            if execution in examples_of and examples_of[execution] in spans}
 
 
 def statistics_that_passed_the_gate(store, statistics_ids: list[int]) -> set[int]:

@@ -70,6 +70,7 @@ class SpanRun:
     run_id: str
     span: int
     started: float   # Unix seconds
+    fingerprint: Optional[str] = None   # ExampleGen's input fingerprint of the span's files, as it read them
 
 
 def finished_span_runs(metadata_path: Path) -> list[SpanRun]:
@@ -89,13 +90,21 @@ def finished_span_runs(metadata_path: Path) -> list[SpanRun]:
         nodes = {execution.id: node_id(store, execution) for execution in executions}
         if not any(nodes[e.id] == "Pusher" and e.last_known_state in done for e in executions):
             continue
-        span = _span_read(store, [e for e in executions if nodes[e.id].endswith("ExampleGen")])
-        if span is not None:
-            span_runs.append(SpanRun(run_id=run.name, span=span, started=run.create_time_since_epoch / 1000))
+        examples = _examples_read(store, [e for e in executions if nodes[e.id].endswith("ExampleGen")])
+        if examples is not None:
+            fingerprint = examples.custom_properties.get(INPUT_FINGERPRINT)
+            span_runs.append(SpanRun(run_id=run.name, span=examples_span(examples),
+                                     started=run.create_time_since_epoch / 1000,
+                                     fingerprint=fingerprint.string_value if fingerprint is not None else None))
     return sorted(span_runs, key=lambda r: r.started)
 
 
-def _span_read(store, example_gen_executions: list) -> Optional[int]:
+# The custom property on which TFX's ExampleGen records the fingerprint of the input files it read.
+INPUT_FINGERPRINT = "input_fingerprint"
+
+
+def _examples_read(store, example_gen_executions: list):
+    """The Examples artifact (with a span) that one of `example_gen_executions` wrote, or None."""
     from ml_metadata.proto import metadata_store_pb2  # noqa: PLC0415
 
     for execution in example_gen_executions:
@@ -103,7 +112,7 @@ def _span_read(store, example_gen_executions: list) -> Optional[int]:
                   if e.type == metadata_store_pb2.Event.OUTPUT]
         for artifact in store.get_artifacts_by_id([e.artifact_id for e in events]):
             if examples_span(artifact) is not None:
-                return examples_span(artifact)
+                return artifact
     return None
 
 

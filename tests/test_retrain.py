@@ -1,6 +1,7 @@
 """Spans on disk, the one-run-per-workdir lock and the `retrain` command's checks (no pipeline run here; the
 end-to-end retraining scenario is tests/test_retrain_e2e.py)."""
 
+import re
 import subprocess
 import sys
 import time
@@ -10,7 +11,7 @@ import pytest
 
 from pipeline import cli
 from pipeline.config import SpecError
-from pipeline.data import resolve_data, spans_on_disk
+from pipeline.data import example_gen_fingerprint, hidden_files, resolve_data, spans_on_disk
 from pipeline.retrain import PipelineBusyError, finished_span_runs, workdir_busy, workdir_lock
 
 from conftest import PENGUINS_HEADS, run_cli
@@ -37,14 +38,72 @@ def test_a_span_file_pattern_without_a_folder_per_span(tmp_path):
     assert data.span == 4 and files == [tmp_path / "day-4.csv"]
 
 
+def tfx_reads(data) -> tuple[int, list[str]]:
+    """The span CsvExampleGen's driver picks for `data`'s pattern, and the files it then reads."""
+    from tfx.components.example_gen import utils  # noqa: PLC0415
+    from tfx.proto import example_gen_pb2  # noqa: PLC0415
+
+    split = example_gen_pb2.Input.Split(name="single_split", pattern=data.pattern)
+    _, span, _ = utils.calculate_splits_fingerprint_span_and_version(data.input_base, [split])
+    # The driver fills the span into the split's pattern, which the executor then reads.
+    return span, sorted(str(p) for p in Path(data.input_base).glob(split.pattern))
+
+
+@pytest.mark.parametrize("pattern, names, span, files", [
+    ("span-{SPAN}/*.csv", ["span-9/a.csv", "span-10/a.csv"], 10, ["span-10/a.csv"]),
+    # Zero-padded numbers: TFX's width syntax; ExampleGen pads the span back to read its files.
+    ("span-{SPAN:3}/*.csv", ["span-009/a.csv", "span-013/a.csv", "span-013/b.csv"], 13,
+     ["span-013/a.csv", "span-013/b.csv"]),
+    ("day-{SPAN:2}.csv", ["day-07.csv", "day-08.csv"], 8, ["day-08.csv"]),
+])
+def test_the_span_read_is_the_one_example_gen_reads(tmp_path, pattern, names, span, files):
+    touch(tmp_path, *names)
+    data, found = resolve_data(tmp_path / pattern)
+    expected = [str(tmp_path / f) for f in files]
+    assert (data.span, sorted(map(str, found))) == (span, expected)
+    assert tfx_reads(data) == (span, expected)
+
+
+def test_the_fingerprint_of_a_spans_files_is_example_gens_own_and_changes_with_them(tmp_path):
+    import os  # noqa: PLC0415
+
+    from tfx.utils import io_utils  # noqa: PLC0415
+
+    touch(tmp_path, "span-1/a.csv", "span-1/b.csv")
+    files = [tmp_path / "span-1" / "a.csv", tmp_path / "span-1" / "b.csv"]
+    os.utime(files[1], (1_700_000_000, 1_700_000_000))
+    fingerprint = example_gen_fingerprint(files)
+    assert fingerprint == io_utils.generate_fingerprint("all", str(tmp_path / "span-1" / "*.csv"))
+    files[0].write_text("x\n")   # the same size, written again: a later modification time
+    os.utime(files[0], (1_700_000_100, 1_700_000_100))
+    assert example_gen_fingerprint(files) != fingerprint
+
+
+def test_a_zero_padded_span_under_a_plain_span_token_is_told_the_width(tmp_path):
+    touch(tmp_path, "span-012/a.csv", "span-013/a.csv")
+    with pytest.raises(SpecError, match=r"span 13 is written 013, with leading zeros, .*ExampleGen would look for "
+                                        r"13\); write \{SPAN:3\}"):
+        resolve_data(tmp_path / "span-{SPAN}" / "*.csv")
+
+
+def test_hidden_files_a_span_pattern_matches_are_found_but_empty_markers_and_named_ones_are_not(tmp_path):
+    touch(tmp_path, "span-1/a.csv", "span-1/._a.csv", "span-1/.backup.csv", "span-1/_part.csv")
+    (tmp_path / "span-1" / "_SUCCESS.csv").write_text("")
+    data, files = resolve_data(tmp_path / "span-{SPAN}" / "*.csv")
+    assert [f.name for f in hidden_files(data.pattern, files)] == ["._a.csv", ".backup.csv", "_part.csv"]
+    data, files = resolve_data(tmp_path / "span-{SPAN}" / "_*.csv")
+    assert hidden_files(data.pattern, files) == []
+
+
 @pytest.mark.parametrize("pattern, words", [
     ("span-{SPAN}/*.csv", "no file in"),
     ("span-{SPAN}-{SPAN}.csv", "exactly once"),
     ("span-{SPAN}/v{VERSION}.csv", "only {SPAN} is supported"),
+    ("span-{SPAN}/[!._]*.csv", "may hold `*` and {SPAN} only"),
 ])
 def test_span_patterns_that_cannot_be_read_name_the_problem(tmp_path, pattern, words):
     touch(tmp_path, "unrelated.txt")
-    with pytest.raises(SpecError, match="--data: .*" + words.replace("{", r"\{").replace("}", r"\}")):
+    with pytest.raises(SpecError, match="--data: .*" + re.escape(words)):
         resolve_data(tmp_path / pattern)
 
 

@@ -6,6 +6,8 @@
    second `retrain` started meanwhile exits at once, saying another run is in progress; `--keep-versions 1`
    leaves span 2's version alone in the serving directory;
 3. no new span: nothing runs, and the command says so;
+3b. span 2 delivered again with other content (ten rows fewer): the span changed since it was read, so it
+   trains on it again;
 4. span 3 (Biscoe penguins only: the island shares moved past the spec's drift bound against span 2): the run
    stops before Transform, naming the column and the distance, and nothing is pushed;
 5. span 4 (span 2's penguins again): compared with span 2, the newest span that passed the gate, not with the
@@ -17,6 +19,7 @@ the bundled bounds (0.02, 0.03, 15 g) would judge sampling noise between two sma
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -30,13 +33,15 @@ from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from conftest import PENGUINS_CSV, PENGUINS_HEADS, ROOT, run_cli
 from pipeline import cli, local_runner, results
+from pipeline.data import example_gen_fingerprint
+from pipeline.retrain import finished_span_runs
 
 pytestmark = pytest.mark.slow
 
 
 def write_span(spans_dir, span: int, frame: pd.DataFrame) -> None:
     folder = spans_dir / f"span-{span}"
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
     # Integers stay integers with empty cells for missing values, as in the bundled CSV.
     frame.astype({c: "Int64" for c in ("flipper_length_mm", "body_mass_g", "year")}).to_csv(
         folder / "penguins.csv", index=False)
@@ -116,6 +121,14 @@ def scenario(tmp_path_factory):
 
     outcome["again"] = run_cli(*args)
     outcome["again_versions"] = versions(workdir / "serving")
+    outcome["again_fingerprints"] = (finished_span_runs(workdir / "metadata.sqlite")[-1].fingerprint,
+                                     example_gen_fingerprint([spans / "span-2" / "penguins.csv"]))
+
+    time.sleep(1.1)   # ExampleGen's fingerprint holds modification times to the second
+    write_span(spans, 2, penguins.drop(first.index).iloc[:-10])
+    outcome["redelivered"] = run_cli(*args)
+    outcome["redelivered_versions"] = versions(workdir / "serving")
+    outcome["redelivered_run"] = newest_run(workdir)
 
     write_span(spans, 3, penguins[penguins.island == "Biscoe"])
     outcome["drift"] = run_cli(*args)
@@ -174,18 +187,33 @@ def test_no_new_span_does_nothing_and_says_so(scenario):
     assert "no new span: the newest, span 2" in result.stdout and "nothing to do" in result.stdout
     assert "[start]" not in result.stderr
     assert scenario["again_versions"] == scenario["span2_versions"]
+    # What the command compares: the fingerprint ExampleGen recorded, and its own of the files now there.
+    recorded, now = scenario["again_fingerprints"]
+    assert recorded == now and recorded.startswith("split:all,num_files:1,")
+
+
+def test_a_span_delivered_again_with_other_content_is_read_again(scenario):
+    result = scenario["redelivered"]
+    assert result.returncode in (cli.EXIT_PUSHED, cli.EXIT_NOT_BLESSED), (result.stdout[-2000:], result.stderr[-3000:])
+    assert "span 2 changed since run" in result.stdout and "retraining on it" in result.stdout
+    states, outputs, _ = scenario["redelivered_run"]
+    assert states["CsvExampleGen"] == metadata_store_pb2.Execution.COMPLETE
+    (statistics,) = outputs["StatisticsGen"]["statistics"]
+    assert sum(examples_per_split(statistics).values()) == scenario["rows"][2] - 10
 
 
 def test_a_span_that_drifted_past_the_bound_stops_before_transform(scenario):
     result = scenario["drift"]
     assert result.returncode == cli.EXIT_DATA_REJECTED, (result.stdout[-2000:], result.stderr[-3000:])
     assert "(span 3) moved further from the previous span than the heads spec's drift/skew bounds allow" in result.stderr
-    assert "column 'island': The Linfty distance between current and previous is 0.52" in result.stderr
+    # Span 3 is all Biscoe; about half of span 2 (as delivered again) is.
+    assert re.search(r"column 'island': The Linfty distance between current and previous is 0\.5\d", result.stderr)
+    assert "(the previous span compared with: span 2, the newest earlier span whose data passed" in result.stderr
     states, outputs, _ = scenario["drift_run"]
     assert outputs["CsvExampleGen"]["examples"][0].custom_properties["span"].int_value == 3
     for component in ("Transform", "Trainer", "Evaluator", "Pusher"):
         assert component not in states, states
-    assert scenario["drift_versions"] == scenario["span2_versions"]
+    assert scenario["drift_versions"] == scenario["redelivered_versions"]
 
 
 def test_a_span_after_a_refused_one_is_compared_with_the_last_span_that_passed(scenario):
@@ -196,6 +224,6 @@ def test_a_span_after_a_refused_one_is_compared_with_the_last_span_that_passed(s
     states, outputs, _ = scenario["after_drift_run"]
     assert outputs["CsvExampleGen"]["examples"][0].custom_properties["span"].int_value == 4
     assert states["Transform"] == metadata_store_pb2.Execution.COMPLETE
-    # The drift check ran against span 2's statistics, not span 3's.
-    _, span2_outputs, _ = scenario["span2_run"]
+    # The drift check ran against span 2's statistics (as last read), not span 3's.
+    _, span2_outputs, _ = scenario["redelivered_run"]
     assert scenario["after_drift_previous"] == {span2_outputs["StatisticsGen"]["statistics"][0].id}
