@@ -152,6 +152,7 @@ class RunReport:
     provenance_source: str
     notes: list[str]                                # what could not be shown, and why
     failure: Optional[tuple[str, str]] = None       # (component, error message) of a run that failed
+    data: str = ""                                  # what the run read: its span and ExampleGen's output
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -665,11 +666,14 @@ def gather_report(store, run) -> RunReport:
         provenance = lineage.json_property(pusher, "custom_config")
         provenance_source = "the Pusher execution's custom_config in ML Metadata" if provenance else ""
 
+    span = lineage.examples_span(examples) if examples is not None else lineage.run_provenance(run).get("span")
+    data = " ".join(([f"span {span}"] if span is not None else [])
+                    + ([f"({examples.uri})" if span is not None else examples.uri] if examples is not None else []))
     return RunReport(run_id=run.name, started=run.create_time_since_epoch / 1000, components=components,
                      heads=heads, thresholds=thresholds, slicing=slicing, min_slice_size=min_slice_size,
                      metrics=metrics, blessed=blessed, failures=failures, slice_counts=slice_counts,
                      predictions=predictions, curves=curves, pushed=pushed, provenance=provenance,
-                     provenance_source=provenance_source, notes=notes, failure=failure)
+                     provenance_source=provenance_source, notes=notes, failure=failure, data=data)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -833,7 +837,8 @@ def render_html(report: RunReport, plots: Mapping[str, Sequence[tuple[str, str]]
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Run {html.escape(report.run_id)}</title>"
              f"<style>{_STYLE}</style><script>{_CHECK_SCRIPT}</script></head><body>",
              f"<h1>Run {html.escape(report.run_id)}</h1>",
-             f"<p>Started {started}. Model <b>{outcome}</b>; {html.escape(report.pushed)}.</p>"]
+             f"<p>Started {started}." + (f" Data: {html.escape(report.data)}." if report.data else "")
+             + f" Model <b>{outcome}</b>; {html.escape(report.pushed)}.</p>"]
     if report.failure:
         node, message = report.failure
         parts.append(f"<p class='fail'>{html.escape(node)} failed:</p><pre>{html.escape(message)}</pre>")

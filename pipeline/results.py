@@ -254,6 +254,22 @@ class RunSummary:
     from_cache: bool = False            # the Pusher's outcome was an earlier run's (nothing changed)
     unfinished_at: Optional[str] = None  # the component whose execution never ended: still running, or killed
     stopped_by_data: bool = False       # it failed because the gate stopped the data (schema, spec, drift, skew)
+    pushed_destination: Optional[str] = None   # the pushed version's folder, as pushed
+
+
+def _pushed_cell(summary: RunSummary) -> str:
+    """The pushed version, and whether it has left the serving directory since (rolled back, or deleted by
+    `--keep-versions` or `versions --keep`)."""
+    import os  # noqa: PLC0415
+
+    from components.serving_dir import ROLLED_BACK_DIR  # noqa: PLC0415 - no TensorFlow
+
+    where = summary.pushed_destination
+    if not where or os.path.exists(where):
+        return summary.pushed_version
+    base, version = os.path.split(where.rstrip("/"))
+    gone = "rolled back" if os.path.exists(os.path.join(base, ROLLED_BACK_DIR, version)) else "deleted"
+    return f"{summary.pushed_version} ({gone})"
 
 
 def _thresholded_metrics(eval_config_json: str) -> dict[str, str]:
@@ -303,11 +319,15 @@ def run_summaries(store: metadata_store.MetadataStore) -> list[RunSummary]:
         blessing = outputs.get("Evaluator", {}).get("blessing", [])
         push = push_outcome(pushed_model)
         provenance = json_property(executions.get("Pusher", [None])[-1], "custom_config") or run_provenance(run)
+        if examples is not None:
+            span = examples_span(examples)
+        else:   # the run stopped before ExampleGen recorded its span; the command recorded the one it found
+            span = int(run_provenance(run)["span"]) if "span" in run_provenance(run) else None
         summaries.append(RunSummary(
             run_id=run.name, started=run.create_time_since_epoch / 1000,
-            span=examples_span(examples) if examples is not None else None,
+            span=span,
             heads=heads, blessed=(_custom_int(blessing[0], "blessed") == 1) if blessing else None,
-            pushed_version=push.version, already_serving=push.already_serving, failed_at=failed[0][0] if failed else None,
+            pushed_version=push.version, pushed_destination=push.destination, already_serving=push.already_serving, failed_at=failed[0][0] if failed else None,
             stopped_by_data=bool(failed) and STOPS_BEFORE_TRANSFORM in (failure_message(failed[0][1]) or ""),
             provenance=provenance, from_cache=bool(executions.get("Pusher")) and
             executions["Pusher"][-1].last_known_state == metadata_store_pb2.Execution.CACHED,
@@ -333,7 +353,7 @@ def format_runs(summaries: list[RunSummary], in_progress: bool = False) -> str:
     for number, s in enumerate(summaries, start=1):
         heads = ", ".join(f"{h} {m}={'-' if v is None else f'{v:.4g}'}" for h, (m, v) in s.heads.items()) or "-"
         outcome = _outcome(s, running=in_progress and number == len(summaries))
-        pushed = s.pushed_version or (f"already serving ({s.already_serving.rsplit('/', 1)[-1]})"
+        pushed = (s.pushed_version and _pushed_cell(s)) or (f"already serving ({s.already_serving.rsplit('/', 1)[-1]})"
                                       if s.already_serving else "-")
         if s.from_cache:
             pushed = "nothing new (cached)"

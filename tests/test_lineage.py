@@ -5,15 +5,16 @@ from ml_metadata.proto import metadata_store_pb2
 from pipeline import lineage
 
 
-def with_a_failed_run(store):
-    """`store` with one pipeline run: StatisticsGen completed, SchemaGate failed; and that run's context."""
+def with_a_failed_run(store, last_state=metadata_store_pb2.Execution.FAILED):
+    """`store` with one pipeline run: StatisticsGen completed, SchemaGate in `last_state` (failed); and that run's
+    context."""
     node_type = store.put_context_type(metadata_store_pb2.ContextType(name="node"))
     run_type = store.put_context_type(metadata_store_pb2.ContextType(name="pipeline_run"))
     execution_type = store.put_execution_type(metadata_store_pb2.ExecutionType(name="component"))
     run, *nodes = store.put_contexts([metadata_store_pb2.Context(type_id=run_type, name="run-1")] + [
         metadata_store_pb2.Context(type_id=node_type, name=f"penguins.{n}") for n in ("StatisticsGen", "SchemaGate")])
     state = metadata_store_pb2.Execution
-    for node, last_state in zip(nodes, (state.COMPLETE, state.FAILED)):
+    for node, last_state in zip(nodes, (state.COMPLETE, last_state)):
         (execution,) = store.put_executions([state(type_id=execution_type, last_known_state=last_state)])
         store.put_attributions_and_associations(
             [], [metadata_store_pb2.Association(execution_id=execution, context_id=c) for c in (node, run)])
@@ -70,3 +71,24 @@ def test_a_component_that_broke_reads_as_failed(memory_store):
     store, run = memory_store, with_a_failed_run(memory_store)
     lineage.record_failure_message(store, run, "ValueError: something broke")
     assert results._outcome(results.run_summaries(store)[0], running=False) == "failed at SchemaGate"
+
+
+def test_a_component_that_failed_before_tfx_recorded_an_outcome_reads_as_failed_not_interrupted(memory_store):
+    """ExampleGen's driver failing on a file leaves its execution RUNNING; the command caught the error, so the
+    run was not killed."""
+    from pipeline import results
+
+    store, run = memory_store, with_a_failed_run(memory_store, metadata_store_pb2.Execution.RUNNING)
+    assert results._outcome(results.run_summaries(store)[0], running=False) == "interrupted at SchemaGate"
+    assert lineage.record_failure_message(store, run, "NotFoundError: span-9/late.csv") == ["SchemaGate"]
+    (summary,) = results.run_summaries(store)
+    assert (results._outcome(summary, running=False), summary.unfinished_at) == ("failed at SchemaGate", None)
+
+
+def test_the_span_of_a_run_that_stopped_before_example_gen_recorded_it_is_listed(memory_store):
+    from pipeline import results
+
+    store, run = memory_store, with_a_failed_run(memory_store)
+    assert results.run_summaries(store)[0].span is None
+    lineage.record_run_provenance(store, run, {"heads_spec_fingerprint": "c4d64309f1448a72", "span": 13})
+    assert results.run_summaries(store)[0].span == 13

@@ -240,6 +240,11 @@ def test_page_of_a_run_stopped_before_training_says_where():
     assert "not evaluated: the run was interrupted during Transform" in report.render_html(killed, {})
     assert "column &#x27;bill_length_mm&#x27;: ... such as &#x27;NA&#x27;</pre>" in page
     assert "No provenance recorded" in page and "<img" not in page
+    assert "Data:" not in page
+    # A run's span, wherever it stopped: the examples it read, or the span the command recorded.
+    read = dataclasses.replace(stopped, data="span 7 (/w/artifacts/CsvExampleGen/examples/3)")
+    assert "Started 1970-01-01 00:00:00 UTC. Data: span 7 (/w/artifacts/CsvExampleGen/examples/3)." in \
+        report.render_html(read, {})
 
 
 def test_find_run_by_id_or_number(memory_store):

@@ -34,6 +34,21 @@ def test_runs_table_shows_outcome_push_and_provenance():
     assert "already serving (1795436000)" in lines[3]
 
 
+def test_a_pushed_version_that_left_the_serving_directory_says_how(tmp_path):
+    serving = tmp_path / "serving"
+    (serving / "1795436000").mkdir(parents=True)
+    (serving / ".rolled-back" / "1795437000").mkdir(parents=True)
+
+    def pushed(version):
+        return RunSummary(run_id=version, started=1795435947.5, span=0, heads={}, blessed=True,
+                          pushed_version=version, already_serving=None, failed_at=None, provenance={},
+                          pushed_destination=str(serving / version))
+
+    lines = format_runs([pushed("1795436000"), pushed("1795437000"), pushed("1795435000")]).splitlines()
+    assert lines[1].split()[5:7] == ["yes", "1795436000"]
+    assert "1795437000 (rolled back)" in lines[2] and "1795435000 (deleted)" in lines[3]
+
+
 def test_a_run_that_never_finished_a_component_reads_as_interrupted_unless_it_holds_the_lock():
     def run(run_id, unfinished_at=None):
         return RunSummary(run_id=run_id, started=1795435947.5, span=0, heads={}, blessed=None, pushed_version=None,
