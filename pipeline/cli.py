@@ -15,10 +15,11 @@ from typing import Iterator, Optional, Sequence
 
 from pipeline import kubeflow_commands, logs
 from pipeline.config import SpecError, check_classes, check_columns, load_spec
-from pipeline.data import example_gen_fingerprint, hidden_files, resolve_data
+from pipeline.data import example_gen_fingerprint, hidden_files, resolve_data, span_token, spans_on_disk
 from pipeline.kfp_client import ClusterError
 from pipeline.preflight import DataError, check_csv_files, check_tfrecord_files, read_statistics
-from pipeline.retrain import PipelineBusyError, run_on_span, workdir_busy, workdir_lock
+from pipeline.retrain import (PipelineBusyError, finished_span_runs, run_on_span, unread_spans, workdir_busy,
+                              workdir_lock)
 
 EXIT_PUSHED = 0
 EXIT_FAILED = 1          # a component failed for another reason
@@ -146,12 +147,14 @@ def run_command(args: argparse.Namespace, retrain: bool = False) -> int:
             if earlier is not None and earlier.fingerprint in (None, example_gen_fingerprint(files)):
                 print(f"no new span: the newest, span {data.span} of {data.description.rsplit(' (', 1)[0]}, was "
                       f"already read by run {earlier.run_id} ({when}); nothing to do")
+                print_unread_spans(workdir / "metadata.sqlite", data)
                 return EXIT_PUSHED
             if earlier is not None:
                 print(f"span {data.span} changed since run {earlier.run_id} read it ({when}): its files' number, size "
                       f"or modification times differ; retraining on it", flush=True)
             else:
                 print(f"new span {data.span}: retraining on it", flush=True)
+            print_unread_spans(workdir / "metadata.sqlite", data)
         hidden = hidden_files(data.pattern, files) if data.span is not None else []
         if hidden:
             raise DataError(f"{hidden[0]}: a hidden file or marker in span {data.span}, which ExampleGen would read "
@@ -341,6 +344,18 @@ def check_one_pipeline_per_workdir(store, name: str, workdir: Path, spec_path: P
         raise SpecError(f"{spec_path}: name: the spec names pipeline {name!r}, but --workdir {workdir} holds the "
                         f"runs and serving versions of {', '.join(repr(n) for n in others)}; one workdir serves one "
                         f"pipeline: set name: {others[0]} again, or pass another --workdir")
+
+
+def print_unread_spans(metadata_path: Path, data) -> None:
+    """Names the spans on disk that `retrain` passed over and never will read (late, or stopped by the checks)."""
+    unread = unread_spans(finished_span_runs(metadata_path), spans_on_disk(Path(data.input_base), data.pattern),
+                          data.span)
+    if unread:
+        token = span_token(data.pattern)
+        one = data.pattern.replace(token.group(0), str(unread[0]).zfill(int(token.group("width") or 0)))
+        print(f"note: span(s) {', '.join(map(str, unread))} on disk were never trained on (late, or stopped by the "
+              f"checks); retrain reads the newest span only: `run --data '{Path(data.input_base) / one}'` trains on "
+              f"one", flush=True)
 
 
 def drift_reference_note(store) -> str:

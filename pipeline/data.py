@@ -38,7 +38,10 @@ def example_gen_fingerprint(files: list[Path]) -> str:
     """The input fingerprint TFX's ExampleGen records on the Examples it writes (`input_fingerprint`): the files'
     count, bytes, and modification times to the second, of its one split. Equal exactly when ExampleGen would take
     the files for the ones it read before."""
-    stats = [f.stat() for f in files]
+    try:
+        stats = [f.stat() for f in files]
+    except OSError as e:   # a broken link: changed, for the preflight to name
+        return f"unreadable: {e}"
     mtimes = [s.st_mtime_ns // 10**9 for s in stats]
     xor = 0
     for mtime in mtimes:

@@ -9,7 +9,7 @@ import fcntl
 import os
 import time
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterable, Iterator, Optional
 
 from pipeline.lineage import examples_span, node_id, read_only_store
 
@@ -114,6 +114,13 @@ def _examples_read(store, example_gen_executions: list):
             if examples_span(artifact) is not None:
                 return artifact
     return None
+
+
+def unread_spans(span_runs: list[SpanRun], on_disk: Iterable[int], newest: int) -> list[int]:
+    """Spans on disk that no finished run read, between the first span a run read and `newest`: they came late,
+    filled a gap, or were stopped by the checks, and `retrain`, which reads the newest span, will not read them."""
+    read = {r.span for r in span_runs}
+    return sorted(s for s in on_disk if read and min(read) < s < newest and s not in read)
 
 
 def run_on_span(metadata_path: Path, span: int) -> Optional[SpanRun]:

@@ -12,7 +12,8 @@ import pytest
 from pipeline import cli
 from pipeline.config import SpecError
 from pipeline.data import example_gen_fingerprint, hidden_files, resolve_data, spans_on_disk
-from pipeline.retrain import PipelineBusyError, finished_span_runs, workdir_busy, workdir_lock
+from pipeline.retrain import (PipelineBusyError, SpanRun, finished_span_runs, unread_spans, workdir_busy,
+                              workdir_lock)
 
 from conftest import PENGUINS_HEADS, run_cli
 
@@ -77,6 +78,18 @@ def test_the_fingerprint_of_a_spans_files_is_example_gens_own_and_changes_with_t
     files[0].write_text("x\n")   # the same size, written again: a later modification time
     os.utime(files[0], (1_700_000_100, 1_700_000_100))
     assert example_gen_fingerprint(files) != fingerprint
+
+
+def test_spans_passed_over_are_those_after_the_first_read_and_before_the_newest():
+    read = [SpanRun("r1", 2, 0.0), SpanRun("r2", 4, 1.0), SpanRun("r3", 7, 2.0)]
+    # 1 came before retraining began; 3 and 5 were passed over (late, or stopped); 8 is the newest, being read.
+    assert unread_spans(read, [1, 2, 3, 4, 5, 7, 8], newest=8) == [3, 5]
+    assert unread_spans([], [1, 2, 3], newest=3) == []
+
+
+def test_a_broken_link_makes_a_span_read_again_for_the_preflight_to_name(tmp_path):
+    (tmp_path / "late.csv").symlink_to(tmp_path / "gone.csv")
+    assert example_gen_fingerprint([tmp_path / "late.csv"]).startswith("unreadable: ")
 
 
 def test_a_zero_padded_span_under_a_plain_span_token_is_told_the_width(tmp_path):
