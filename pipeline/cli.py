@@ -351,11 +351,21 @@ def print_unread_spans(metadata_path: Path, data) -> None:
     unread = unread_spans(finished_span_runs(metadata_path), spans_on_disk(Path(data.input_base), data.pattern),
                           data.span)
     if unread:
-        token = span_token(data.pattern)
-        one = data.pattern.replace(token.group(0), str(unread[0]).zfill(int(token.group("width") or 0)))
         print(f"note: span(s) {', '.join(map(str, unread))} on disk were never trained on (late, or stopped by the "
-              f"checks); retrain reads the newest span only: `run --data '{Path(data.input_base) / one}'` trains on "
-              f"one", flush=True)
+              f"checks); retrain reads the newest span only" + "".join(
+                  f": `run --data {path}` trains on one" for path in [one_span_path(data, unread[0])] if path),
+              flush=True)
+
+
+def one_span_path(data, span: int) -> Optional[Path]:
+    """What `run --data` reads as span `span` alone: its file, or its folder (`run` takes no wildcard); None when
+    the pattern's wildcard comes before the span's own folder."""
+    token = span_token(data.pattern)
+    parts = data.pattern.replace(token.group(0), str(span).zfill(int(token.group("width") or 0))).split("/")
+    wild = next((i for i, part in enumerate(parts) if "*" in part), None)
+    if wild == 0:
+        return None
+    return Path(data.input_base, *parts[:wild])
 
 
 def drift_reference_note(store) -> str:

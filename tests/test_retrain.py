@@ -87,6 +87,19 @@ def test_spans_passed_over_are_those_after_the_first_read_and_before_the_newest(
     assert unread_spans([], [1, 2, 3], newest=3) == []
 
 
+@pytest.mark.parametrize("pattern, path", [
+    ("span-{SPAN}/*.csv", "span-3"),               # `run` reads a folder's CSV files; it takes no wildcard
+    ("span-{SPAN}/penguins.csv", "span-3/penguins.csv"),
+    ("day-{SPAN:2}.csv", "day-03.csv"),
+    ("*/span-{SPAN}.csv", None),                   # no one path holds span 3 alone
+])
+def test_the_run_command_for_one_span_passed_over_reads_that_span_alone(tmp_path, pattern, path):
+    from pipeline.data import DataSource  # noqa: PLC0415
+
+    found = cli.one_span_path(DataSource(str(tmp_path), pattern, span=4), 3)
+    assert found == (tmp_path / path if path else None)
+
+
 def test_a_broken_link_makes_a_span_read_again_for_the_preflight_to_name(tmp_path):
     (tmp_path / "late.csv").symlink_to(tmp_path / "gone.csv")
     assert example_gen_fingerprint([tmp_path / "late.csv"]).startswith("unreadable: ")

@@ -221,7 +221,7 @@ def test_a_span_after_a_refused_one_is_compared_with_the_last_span_that_passed(s
     assert result.returncode in (cli.EXIT_PUSHED, cli.EXIT_NOT_BLESSED), (result.stdout[-2000:], result.stderr[-3000:])
     assert "new span 4: retraining on it" in result.stdout
     assert ("note: span(s) 3 on disk were never trained on (late, or stopped by the checks); retrain reads the "
-            "newest span only: `run --data '") in result.stdout and "span-3/penguins.csv'` trains on one" in result.stdout
+            "newest span only: `run --data ") in result.stdout and "span-3/penguins.csv` trains on one" in result.stdout
     assert "moved further from the previous span" not in result.stderr
     states, outputs, _ = scenario["after_drift_run"]
     assert outputs["CsvExampleGen"]["examples"][0].custom_properties["span"].int_value == 4
