@@ -55,6 +55,11 @@ def span_token(pattern: str) -> Optional[re.Match]:
     return SPAN_TOKEN.search(pattern)
 
 
+def _glob_regex(part: str) -> str:
+    """A regex of a glob holding `*` alone, each `*` within one path segment, as TFX's glob-to-regex reads it."""
+    return "[^/]*".join(re.escape(piece) for piece in part.split("*"))
+
+
 def spans_on_disk(input_base: Path, pattern: str) -> dict[int, list[Path]]:
     """`{span: files}` of a `{SPAN}` pattern relative to `input_base` (the span is the number in its place).
 
@@ -64,12 +69,8 @@ def spans_on_disk(input_base: Path, pattern: str) -> dict[int, list[Path]]:
     """
     token = span_token(pattern)
     digits = r"\d{%s}" % token.group("width") if token.group("width") else r"\d+"
-
-    def glob_regex(part: str) -> str:   # `*` within one path segment, as TFX's own glob-to-regex reads it
-        return "[^/]*".join(re.escape(piece) for piece in part.split("*"))
-
-    regex = re.compile("^" + glob_regex(pattern[:token.start()]) + f"(?P<span>{digits})"
-                       + glob_regex(pattern[token.end():]) + "$")
+    regex = re.compile("^" + _glob_regex(pattern[:token.start()]) + f"(?P<span>{digits})"
+                       + _glob_regex(pattern[token.end():]) + "$")
     spans: dict[int, list[Path]] = {}
     for path in sorted(input_base.glob(pattern[:token.start()] + "*" + pattern[token.end():])):
         match = regex.match(path.relative_to(input_base).as_posix())
@@ -84,9 +85,8 @@ def padded_span(input_base: Path, pattern: str, files: list[Path]) -> Optional[s
     token = span_token(pattern)
     if token.group("width"):
         return None
-    prefix = re.escape(pattern[:token.start()]).replace(re.escape("*"), "[^/]*")
     for path in files:
-        written = re.match(prefix + r"(\d+)", path.relative_to(input_base).as_posix())
+        written = re.match(_glob_regex(pattern[:token.start()]) + r"(\d+)", path.relative_to(input_base).as_posix())
         if written and len(written.group(1)) > 1 and written.group(1).startswith("0"):
             return written.group(1)
     return None
