@@ -142,19 +142,20 @@ def run_command(args: argparse.Namespace, retrain: bool = False) -> int:
             check_one_pipeline_per_workdir(read_only_store(workdir / "metadata.sqlite"), spec.name, workdir,
                                            spec_path)
         if retrain:
-            earlier = run_on_span(workdir / "metadata.sqlite", data.span)
+            span_runs = finished_span_runs(workdir / "metadata.sqlite")
+            earlier = run_on_span(span_runs, data.span)
             when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(earlier.started)) if earlier else ""
             if earlier is not None and earlier.fingerprint in (None, example_gen_fingerprint(files)):
                 print(f"no new span: the newest, span {data.span} of {data.description.rsplit(' (', 1)[0]}, was "
                       f"already read by run {earlier.run_id} ({when}); nothing to do")
-                print_unread_spans(workdir / "metadata.sqlite", data)
+                print_unread_spans(span_runs, data)
                 return EXIT_PUSHED
             if earlier is not None:
                 print(f"span {data.span} changed since run {earlier.run_id} read it ({when}): its files' number, size "
                       f"or modification times differ; retraining on it", flush=True)
             else:
                 print(f"new span {data.span}: retraining on it", flush=True)
-            print_unread_spans(workdir / "metadata.sqlite", data)
+            print_unread_spans(span_runs, data)
         hidden = hidden_files(data.pattern, files) if data.span is not None else []
         if hidden:
             raise DataError(f"{hidden[0]}: a hidden file or marker in span {data.span}, which ExampleGen would read "
@@ -346,10 +347,10 @@ def check_one_pipeline_per_workdir(store, name: str, workdir: Path, spec_path: P
                         f"pipeline: set name: {others[0]} again, or pass another --workdir")
 
 
-def print_unread_spans(metadata_path: Path, data) -> None:
-    """Names the spans on disk that `retrain` passed over and never will read (late, or stopped by the checks)."""
-    unread = unread_spans(finished_span_runs(metadata_path), spans_on_disk(Path(data.input_base), data.pattern),
-                          data.span)
+def print_unread_spans(span_runs, data) -> None:
+    """Names the spans on disk that `retrain` passed over and never will read (late, or stopped by the checks);
+    `span_runs`: the workdir's finished runs (`finished_span_runs`)."""
+    unread = unread_spans(span_runs, spans_on_disk(Path(data.input_base), data.pattern), data.span)
     if unread:
         print(f"note: span(s) {', '.join(map(str, unread))} on disk were never trained on (late, or stopped by the "
               f"checks); retrain reads the newest span only" + "".join(

@@ -123,7 +123,7 @@ def unread_spans(span_runs: list[SpanRun], on_disk: Iterable[int], newest: int) 
     return sorted(s for s in on_disk if read and min(read) < s < newest and s not in read)
 
 
-def run_on_span(metadata_path: Path, span: int) -> Optional[SpanRun]:
-    """The newest finished run over `span`, None if it is new."""
-    runs = [r for r in finished_span_runs(metadata_path) if r.span == span]
+def run_on_span(span_runs: list[SpanRun], span: int) -> Optional[SpanRun]:
+    """The newest of `span_runs` (`finished_span_runs`, oldest first) over `span`, None if it is new."""
+    runs = [r for r in span_runs if r.span == span]
     return runs[-1] if runs else None
