@@ -266,9 +266,14 @@ class Report:
 
 def cross_validate(spec: HeadsSpec, frame: pd.DataFrame, schema, folds: int = FOLDS, fold_seed: int = FOLD_SEED,
                    workdir: Optional[str] = None, log: Callable[[str], None] = print) -> Report:
+    """Scores every model on every fold; each fold's Transform output is written under `workdir`, which is kept,
+    or, without one, under a temporary folder removed at the end (a few MB of TF Transform output per fold)."""
+    if workdir is None:
+        with tempfile.TemporaryDirectory(prefix="quality_report_") as temporary:
+            return cross_validate(spec, frame, schema, folds, fold_seed, temporary, log)
+
     from sklearn.model_selection import KFold  # noqa: PLC0415
 
-    workdir = workdir or tempfile.mkdtemp(prefix="quality_report_")
     scores: dict[tuple[str, str], list[float]] = {}
     for fold, (train_index, test_index) in enumerate(KFold(folds, shuffle=True,
                                                            random_state=fold_seed).split(frame)):

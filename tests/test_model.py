@@ -1,6 +1,7 @@
 """The model builders `run_fn` uses, on tiny hand-made tensors."""
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -252,6 +253,37 @@ def test_sex_accuracy_target(quality_report):
     from benchmarks.quality_report import check
 
     assert check(quality_report, {"sex": 0.88}) == []
+
+
+def test_quality_report_without_a_workdir_removes_the_folds_transform_output(penguins_spec, tmp_path, monkeypatch):
+    # The folds' scoring is replaced: this is about where their TF Transform output goes, and that it goes away.
+    import pandas as pd
+
+    from benchmarks import quality_report
+
+    monkeypatch.setattr(quality_report.tempfile, "tempdir", str(tmp_path))
+    written = []
+
+    def transform(spec, schema, train, evaluate, workdir):
+        Path(workdir, "transform").mkdir(parents=True)
+        written.append(workdir)
+        return train, evaluate, None
+
+    monkeypatch.setattr(quality_report, "transform_in_memory", transform)
+    monkeypatch.setattr(quality_report, "raw_rows", lambda frame, schema: [])
+    monkeypatch.setattr(quality_report, "train_model", lambda spec, rows, output: None)
+    monkeypatch.setattr(quality_report, "multihead_scores", lambda spec, model, rows: {"sex": 1.0})
+    monkeypatch.setattr(quality_report, "baseline_scores", lambda spec, train, test, seed: {})
+    frame = pd.DataFrame({"x": range(10)})
+
+    report = quality_report.cross_validate(penguins_spec, frame, schema=None, folds=2, log=lambda message: None)
+    assert report.scores == {("sex", "multi-head"): [1.0, 1.0]}
+    assert len(written) == 2 and all(Path(w).parent.parent == tmp_path for w in written)
+    assert list(tmp_path.iterdir()) == []
+
+    kept = tmp_path / "kept"
+    quality_report.cross_validate(penguins_spec, frame, schema=None, folds=2, workdir=str(kept), log=lambda m: None)
+    assert sorted(p.name for p in kept.iterdir()) == ["fold0", "fold1"]
 
 
 @pytest.mark.parametrize("kind", ["regression", "binary", "multiclass", "angle"])
