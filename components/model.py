@@ -11,7 +11,6 @@ every head's loss and effective weight (`<head>_loss`, `<head>_weight`) with the
 """
 
 import dataclasses
-import functools
 import math
 from typing import Mapping, Sequence
 
@@ -89,18 +88,66 @@ class VectorToAngle(keras.layers.Layer):
         return tf.math.floormod(angle, 2.0 * math.pi)[:, None]
 
 
-def build_head(head: HeadSpec, trunk: tf.Tensor, stats: LabelStats | None, l2: float = 0.0) -> tf.Tensor:
-    """One head's output layer, named after the head: logits, a value in the label's units, or an angle."""
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class ClassConditionalDense(keras.layers.Layer):
+    """A dense layer with one kernel and bias per class of another head, whose predicted class picks them.
+
+    Called on `[x, gate_logits]`: `gate_logits` are the other head's logits, `[batch, classes]`, or `[batch, 1]`
+    for a binary head (class 1 where the logit is positive). The prediction is taken as given: no gradient
+    flows into the gating head, whose own loss alone trains it.
+    """
+
+    def __init__(self, units: int, kernel_regularizer=None, **kwargs):
+        super().__init__(**kwargs)
+        self.units = int(units)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+
+    def build(self, input_shape):
+        x_shape, gate_shape = input_shape
+        classes = max(int(gate_shape[-1]), 2)
+        self.kernel = self.add_weight(name="kernel", shape=(classes, int(x_shape[-1]), self.units),
+                                      initializer="glorot_uniform", regularizer=self.kernel_regularizer)
+        self.bias = self.add_weight(name="bias", shape=(classes, self.units), initializer="zeros")
+        super().build(input_shape)
+
+    def call(self, inputs):
+        x, gate_logits = inputs
+        if gate_logits.shape[-1] == 1:
+            predicted = tf.cast(gate_logits[:, 0] > 0, tf.int64)
+        else:
+            predicted = tf.argmax(gate_logits, axis=-1)
+        predicted = tf.stop_gradient(predicted)
+        # Every class's output, then each row's own: classes are few, and this keeps one matmul per batch.
+        per_class = tf.einsum("bd,kdu->bku", x, self.kernel) + self.bias
+        return tf.gather(per_class, predicted, axis=1, batch_dims=1)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units,
+                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer)}
+
+
+def build_head(head: HeadSpec, trunk: tf.Tensor, stats: LabelStats | None, l2: float = 0.0,
+               gate: tf.Tensor | None = None) -> tf.Tensor:
+    """One head's output layer, named after the head: logits, a value in the label's units, or an angle.
+
+    With `gate` (the logits of the head this one is `conditioned_on`), the output layer has one set of weights per
+    class of that head, picked by its predicted class.
+    """
     # float32 whatever the global precision policy: under mixed precision the trunk computes in float16, but
     # logits, losses and values in a label's units (grams, say) need float32's range and precision.
-    dense = functools.partial(keras.layers.Dense, kernel_regularizer=_l2(l2), dtype="float32")
+    if gate is None:
+        def dense(units, name):
+            return keras.layers.Dense(units, kernel_regularizer=_l2(l2), dtype="float32", name=name)(trunk)
+    else:
+        def dense(units, name):
+            return ClassConditionalDense(units, kernel_regularizer=_l2(l2), dtype="float32", name=name)([trunk, gate])
     if head.kind == "multiclass":
-        return dense(len(head.classes), name=head.name)(trunk)
+        return dense(len(head.classes), name=head.name)
     if head.kind == "binary":
-        return dense(1, name=head.name)(trunk)
+        return dense(1, name=head.name)
     if head.kind == "angle":
-        return VectorToAngle(name=head.name, dtype="float32")(dense(2, name=f"{head.name}_vector")(trunk))
-    standardized = dense(1, name=f"{head.name}_standardized")(trunk)
+        return VectorToAngle(name=head.name, dtype="float32")(dense(2, name=f"{head.name}_vector"))
+    standardized = dense(1, name=f"{head.name}_standardized")
     # Predict in the label's units: the output layer undoes the standardization the head learns in.
     return keras.layers.Rescaling(scale=stats.std, offset=stats.mean, name=head.name, dtype="float32")(standardized)
 
@@ -314,7 +361,12 @@ def build_model(spec: HeadsSpec, vocab_sizes: Mapping[str, int], stats: Mapping[
     inputs, encoded = build_inputs(spec, vocab_sizes)
     training = spec.training
     trunk = build_trunk(encoded, training.trunk, training.dropout, training.l2)
-    outputs = {h.name: build_head(h, trunk, stats.get(h.name), training.l2) for h in spec.heads}
+    outputs = {h.name: build_head(h, trunk, stats.get(h.name), training.l2) for h in spec.heads
+               if h.conditioned_on is None}
+    for h in spec.heads:
+        if h.conditioned_on is not None:
+            outputs[h.name] = build_head(h, trunk, stats.get(h.name), training.l2, gate=outputs[h.conditioned_on])
+    outputs = {h.name: outputs[h.name] for h in spec.heads}
     weighting = LossWeighting(heads=[h.name for h in spec.heads], mode=spec.training.loss_weighting,
                               loss_weights=[h.loss_weight for h in spec.heads],
                               temperature=spec.training.dwa_temperature, name="loss_weighting", dtype="float32")

@@ -193,6 +193,10 @@ class HeadSpec:
       loss_weight: the head's weight in the total loss.
       metrics: metrics computed for the head (in training logs and by the Evaluator).
       threshold: the bound the Evaluator checks before blessing the model.
+      conditioned_on: another classification head; this head's output layer then holds one set of weights per
+        class of that head, and the class that head predicts picks the set, in training and serving alike (for
+        targets that behave differently by class: a penguin's sex reads differently from the bill of each
+        species). The predicted class passes no gradient back: the other head learns from its own loss only.
     """
 
     name: str
@@ -204,6 +208,7 @@ class HeadSpec:
     loss_weight: float = 1.0
     metrics: tuple[str, ...] = ()
     class_subset: tuple[str, ...] = ()
+    conditioned_on: Optional[str] = None
 
     @property
     def is_classification(self) -> bool:
@@ -340,8 +345,8 @@ class HeadsSpec:
         for head in data["heads"]:
             del head["threshold"]
             if component == "transform":
-                for key in ("loss", "loss_weight", "metrics"):
-                    del head[key]
+                for key in ("loss", "loss_weight", "metrics", "conditioned_on"):
+                    head.pop(key, None)
         if component == "transform":
             del data["training"]
         elif component != "trainer":
@@ -373,6 +378,8 @@ def _head_to_dict(head: HeadSpec) -> dict[str, Any]:
         out["loss"] = {"name": head.loss.name, **head.loss.params}
     out["loss_weight"] = head.loss_weight
     out["metrics"] = list(head.metrics)
+    if head.conditioned_on is not None:
+        out["conditioned_on"] = head.conditioned_on
     if head.threshold is not None:
         threshold = dataclasses.asdict(head.threshold)
         threshold["per_slice"] = [{k: (list(v) if k == "slice" else v) for k, v in b.items() if v is not None}
@@ -520,6 +527,7 @@ class _Parser:
         for i, h in enumerate(heads):
             if h.label in feature_names:
                 raise self.fail(f"heads[{i}].label", f"column {h.label!r} is also a feature; a label cannot be an input")
+        self.conditions(heads)
         slices = tuple(self.slice(s, f"slices[{i}]", features)
                        for i, s in enumerate(self.sequence(data.get("slices", []), "slices", non_empty=False)))
         for i, h in enumerate(heads):
@@ -569,7 +577,7 @@ class _Parser:
     def head(self, data: Any, field: str) -> HeadSpec:
         data = self.mapping(data, field,
                             ("name", "label", "kind", "classes", "class_subset", "loss", "loss_weight", "metrics",
-                             "threshold"),
+                             "threshold", "conditioned_on"),
                             required=("name", "kind") if self.partial else ("name", "kind", "loss", "threshold"))
         name = self.name(data["name"], f"{field}.name")
         label = self.name(data.get("label", name), f"{field}.label", column=True)
@@ -603,8 +611,30 @@ class _Parser:
                 raise self.fail(f"{field}.class_subset", "required by loss 'subset_crossentropy'")
             if "subset_accuracy" in metrics:
                 raise self.fail(f"{field}.class_subset", "required by metric 'subset_accuracy'")
+        conditioned_on = (self.name(data["conditioned_on"], f"{field}.conditioned_on") if "conditioned_on" in data
+                          else None)
         return HeadSpec(name=name, label=label, kind=kind, classes=classes, loss=loss, loss_weight=loss_weight,
-                        metrics=metrics, threshold=threshold, class_subset=class_subset)
+                        metrics=metrics, threshold=threshold, class_subset=class_subset, conditioned_on=conditioned_on)
+
+    def conditions(self, heads: Sequence[HeadSpec]) -> None:
+        """Each `conditioned_on` names another classification head, which is not conditioned itself."""
+        by_name = {h.name: h for h in heads}
+        for i, head in enumerate(heads):
+            if head.conditioned_on is None:
+                continue
+            field, other = f"heads[{i}].conditioned_on", by_name.get(head.conditioned_on)
+            if other is None:
+                close = difflib.get_close_matches(head.conditioned_on, list(by_name), n=1)
+                raise self.fail(field, f"{head.conditioned_on!r} is not a head of this spec ({', '.join(by_name)})"
+                                + (f"; did you mean {close[0]!r}?" if close else ""))
+            if other is head:
+                raise self.fail(field, "a head cannot be conditioned on itself")
+            if not other.is_classification:
+                raise self.fail(field, f"{other.name!r} is a {other.kind} head; a head is conditioned on the class "
+                                       f"a binary or multiclass head predicts")
+            if other.conditioned_on is not None:
+                raise self.fail(field, f"{other.name!r} is itself conditioned on {other.conditioned_on!r}; condition "
+                                       f"on a head that is not conditioned")
 
     def class_name(self, value: Any, field: str) -> str:
         """A class as the label column's values read: text, or a whole number (an integer label column)."""

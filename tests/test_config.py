@@ -16,6 +16,7 @@ def test_penguins_spec_loads_with_three_heads(penguins_spec):
     assert [h.kind for h in penguins_spec.heads] == ["multiclass", "binary", "regression"]
     assert penguins_spec.head("sex").classes == ("female", "male")
     assert penguins_spec.head("body_mass_g").loss.params["delta"] == 1.0
+    assert penguins_spec.head("sex").conditioned_on == "species"
     assert penguins_spec.slices == (("island",),)
 
 
@@ -220,6 +221,38 @@ def test_spec_is_not_mutated_by_from_dict():
     before = copy.deepcopy(data)
     HeadsSpec.from_dict(data)
     assert data == before
+
+
+@pytest.mark.parametrize("conditioned_on, words", [
+    ("specie", "'specie' is not a head of this spec (species, sex, body_mass_g); did you mean 'species'?"),
+    ("sex", "a head cannot be conditioned on itself"),
+    ("body_mass_g", "'body_mass_g' is a regression head; a head is conditioned on the class a binary or "
+                    "multiclass head predicts"),
+    ("3", "'3' is not a valid name"),
+])
+def test_conditioned_on_must_name_another_classification_head(conditioned_on, words):
+    data = _raw()
+    data["heads"][1]["conditioned_on"] = conditioned_on
+    _expect_error(data, "heads[1].conditioned_on", words)
+
+
+def test_a_head_cannot_be_conditioned_on_a_conditioned_head():
+    data = _raw()
+    data["heads"][1]["conditioned_on"] = "species"
+    data["heads"][0]["conditioned_on"] = "sex"
+    _expect_error(data, "heads[0].conditioned_on", "'sex' is itself conditioned on 'species'")
+
+
+def test_conditioned_on_is_optional_and_written_back_only_when_set(penguins_spec):
+    data = _raw()
+    del data["heads"][1]["conditioned_on"]
+    plain = HeadsSpec.from_dict(data)
+    assert plain.head("sex").conditioned_on is None
+    assert "conditioned_on" not in plain.to_dict()["heads"][1]
+    assert penguins_spec.to_dict()["heads"][1]["conditioned_on"] == "species"
+    # Only the Trainer reads it: a change retrains, but leaves Transform cached.
+    assert plain.component_view("transform") == penguins_spec.component_view("transform")
+    assert plain.component_view("trainer") != penguins_spec.component_view("trainer")
 
 
 def test_component_views_hold_only_what_each_component_reads(penguins_spec):

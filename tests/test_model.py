@@ -157,6 +157,59 @@ def test_partly_masked_rows_count_for_nothing(model):
         losses["body_mass_g"])
 
 
+def test_conditional_dense_uses_the_weights_of_the_predicted_class():
+    from components.model import ClassConditionalDense
+
+    layer = ClassConditionalDense(2)
+    x = np.array([[1.0, 2.0], [3.0, -1.0], [0.5, 0.5]], np.float32)
+    gate = np.array([[5.0, 0.0, 1.0], [0.0, 0.1, 9.0], [0.0, 2.0, 1.0]], np.float32)   # predicts 0, 2, 1
+    layer([x, gate])
+    kernel = np.arange(3 * 2 * 2, dtype=np.float32).reshape(3, 2, 2) - 5
+    bias = np.array([[0.0, 1.0], [10.0, 20.0], [-1.0, -2.0]], np.float32)
+    layer.set_weights([kernel, bias])
+    expected = np.stack([x[i] @ kernel[k] + bias[k] for i, k in enumerate([0, 2, 1])])
+    np.testing.assert_allclose(layer([x, gate]).numpy(), expected, rtol=1e-6)
+
+
+def test_conditional_dense_on_a_binary_gate_takes_a_positive_logit_as_class_1():
+    from components.model import ClassConditionalDense
+
+    layer = ClassConditionalDense(1)
+    x = np.array([[1.0], [1.0], [1.0]], np.float32)
+    gate = np.array([[-3.0], [0.5], [0.0]], np.float32)
+    layer([x, gate])
+    layer.set_weights([np.array([[[2.0]], [[7.0]]], np.float32), np.zeros((2, 1), np.float32)])
+    np.testing.assert_allclose(layer([x, gate]).numpy(), [[2.0], [7.0], [2.0]])
+
+
+def test_conditioned_head_passes_no_gradient_to_the_head_it_is_conditioned_on(penguins_spec):
+    assert penguins_spec.head("sex").conditioned_on == "species"
+    model = build_model(penguins_spec, VOCAB_SIZES, STATS)
+    features, _, _ = batch()
+    with tf.GradientTape() as tape:
+        sex = model(features, training=True)["sex"]
+    species_kernel = model.get_layer("species").kernel
+    assert tape.gradient(sex, species_kernel) is None
+    # The sex logit of each row is the trunk times the kernel of the species it is predicted to be.
+    trunk = tf_keras.Model(model.inputs, model.get_layer("trunk_1").output)(features).numpy()
+    predicted = model(features)["species"].numpy().argmax(axis=1)
+    layer = model.get_layer("sex")
+    kernel, bias = layer.kernel.numpy(), layer.bias.numpy()
+    expected = np.stack([trunk[i] @ kernel[k] + bias[k] for i, k in enumerate(predicted)])
+    np.testing.assert_allclose(model(features)["sex"].numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_conditional_dense_round_trips_through_keras_serialization_with_its_l2():
+    from components.model import ClassConditionalDense
+
+    layer = ClassConditionalDense(3, kernel_regularizer=tf_keras.regularizers.L2(0.01), name="segment")
+    again = tf_keras.layers.deserialize(tf_keras.layers.serialize(layer))
+    assert isinstance(again, ClassConditionalDense)
+    assert (again.units, again.name, float(again.kernel_regularizer.l2)) == (3, "segment", pytest.approx(0.01))
+    again([np.ones((2, 4), np.float32), np.ones((2, 2), np.float32)])
+    assert len(again.losses) == 1 and float(again.losses[0]) > 0
+
+
 @pytest.mark.parametrize("kind,reference", [
     ("mse", lambda e: e ** 2),
     ("mae", np.abs),

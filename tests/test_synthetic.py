@@ -11,8 +11,8 @@ import pytest
 import tensorflow as tf
 import tf_keras
 
-from benchmarks.quality_report import (angular_error_deg, circular_mean, multihead_scores, raw_rows, read_schema,
-                                       train_model, transform_in_memory)
+from benchmarks.quality_report import (angular_error_deg, circular_mean, multihead_scores, predict_served, raw_rows,
+                                       read_schema, train_model, transform_in_memory)
 from components.serving import export_serving_model
 from data.synthetic import generate
 from pipeline.config import HeadsSpec, check_columns, load_spec
@@ -102,11 +102,21 @@ VARIANTS = {
 }
 
 
+# Heads conditioned on another head's predicted class: every head kind, on a multiclass and on a binary head.
+CONDITIONS = {
+    "fixed": {"lead_time": "segment"},
+    "uncertainty": {"churn": "segment", "heading": "segment"},
+    "dwa": {"demand": "churn", "segment": "churn"},
+}
+
+
 def variant(spec, weighting):
     data = copy.deepcopy(spec.to_dict())
     data["training"].update(loss_weighting=weighting, epochs=3)
     for head in data["heads"]:
         head["loss"] = VARIANTS[weighting].get(head["name"], head["loss"])
+        if head["name"] in CONDITIONS[weighting]:
+            head["conditioned_on"] = CONDITIONS[weighting][head["name"]]
     return HeadsSpec.from_dict(data)
 
 
@@ -157,8 +167,18 @@ def test_model_with_each_loss_and_weighting_saves_reloads_and_serves_raw_example
                                model.loss_weighting.effective_weights(), rtol=1e-6)
     assert {h: type(loss).__name__ for h, loss in reloaded.loss.items()} == {
         h: type(loss).__name__ for h, loss in model.loss.items()}
-    # Rebuilt from its config (the export saves no Keras traces), with the trained weights.
-    np.testing.assert_allclose(multihead_predictions(reloaded, model_spec, test_rows[1:20]), in_memory, atol=1e-5)
+    # Rebuilt from its config (the export saves no Keras traces), with the trained weights; conditioned heads
+    # keep one set of weights per class of the head they are conditioned on.
+    conditioned = {h.name for h in model_spec.heads if h.conditioned_on}
+    assert conditioned == set(CONDITIONS[weighting])
+    conditional_layers = {layer.name for layer in model.layers if type(layer).__name__ == "ClassConditionalDense"}
+    assert len(conditional_layers) == len(conditioned)
+    assert {layer.name for layer in reloaded.layers
+            if type(layer).__name__ == "ClassConditionalDense"} == conditional_layers
+    before, after = predict_served(model, model_spec, test_rows[1:20]), predict_served(reloaded, model_spec,
+                                                                                        test_rows[1:20])
+    for head in model_spec.heads:
+        np.testing.assert_allclose(after[head.name], before[head.name], rtol=1e-5, atol=1e-5, err_msg=head.name)
 
 
 def test_export_traces_the_signatures_without_autograph(spec, transformed, tmp_path, autograph_conversions):
@@ -175,6 +195,4 @@ def test_export_traces_the_signatures_without_autograph(spec, transformed, tmp_p
 
 
 def multihead_predictions(model, spec, rows):
-    from benchmarks.quality_report import predict_served
-
     return predict_served(model, spec, rows)["heading"][:, 0]
