@@ -2,6 +2,7 @@
 the table and JSON, process-tree RSS sampling on a tiny child process, and the serving floor's ratios. No
 pipeline run: the harness's own run at 10k rows takes minutes, far over this suite's budget for one test."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -191,3 +192,54 @@ def test_marginal_cost_summary_compares_the_last_steps_cost_with_the_firsts_in_m
     assert result["marginal_s_per_100k_from_medians"] == {"10000->100000": 10.0, "100000->1000000": 9.0}
     assert [r["100000->1000000"] for r in result["marginal_s_per_100k_per_round"]] == [12.0, 7.44, 8.89]
     assert result["last_step_above_first"] == {"in_medians": False, "rounds": 1, "of_rounds": 3}
+
+
+def test_conditioning_sweep_compares_the_spec_with_its_conditioned_on_removed(penguins_spec):
+    from benchmarks.conditioning_sweep import with_model_seed, without_conditioning
+
+    plain = without_conditioning(penguins_spec)
+    assert [h.conditioned_on for h in penguins_spec.heads] == [None, "species", None]
+    assert [h.conditioned_on for h in plain.heads] == [None, None, None]
+    assert dataclasses.replace(plain, heads=penguins_spec.heads) == penguins_spec   # nothing else differs
+    assert with_model_seed(penguins_spec, 7).training.seed == 7
+    assert with_model_seed(penguins_spec, 7).training.epochs == penguins_spec.training.epochs
+
+
+def test_conditioning_sweep_pairs_scores_and_counts_improvements_in_each_metrics_direction():
+    from benchmarks.conditioning_sweep import paired_summary
+
+    accuracy = paired_summary([0.90, 0.88, 0.86], [0.88, 0.88, 0.87], higher_is_better=True)
+    assert (accuracy.conditioned, accuracy.unconditioned) == (pytest.approx(0.88), pytest.approx(0.8766667))
+    assert accuracy.difference == pytest.approx(0.02 / 3 - 0.01 / 3)
+    assert accuracy.difference_std == pytest.approx(np.std([0.02, 0.0, -0.01], ddof=1))
+    assert (accuracy.better, accuracy.pairs) == (1, 3)
+    error = paired_summary([270.0, 280.0], [275.0, 279.0], higher_is_better=False)
+    assert (error.difference, error.better, error.pairs) == (pytest.approx(-2.0), 1, 2)
+
+
+def test_conditional_ceiling_fits_one_model_per_class_of_the_given_head():
+    # y is x > 0 in group a and x < 0 in group b: no single linear model fits it, one per group does.
+    import pandas as pd
+
+    from benchmarks.conditional_ceiling import per_class_accuracy
+    from pipeline.config import HeadsSpec
+
+    def head(name, classes):
+        return {"name": name, "kind": "binary", "classes": classes, "loss": "binary_crossentropy",
+                "threshold": {"metric": "accuracy", "lower": 0.5}}
+
+    spec = HeadsSpec.from_dict({"name": "t", "features": [{"name": "x", "kind": "numeric"},
+                                                          {"name": "g_hint", "kind": "numeric"}],
+                                "heads": [head("g", ["a", "b"]), head("y", ["no", "yes"])]})
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, 400)
+    group = np.where(rng.uniform(size=400) < 0.5, "a", "b")
+    positive = np.where(group == "a", x > 0, x < 0)
+    # g_hint tells the groups apart except for a few rows, so the predicted group is nearly always right.
+    hint = np.where(group == "a", 1.0, -1.0) * np.where(rng.uniform(size=400) < 0.05, -1, 1)
+    frame = pd.DataFrame({"x": x, "g_hint": hint, "g": group, "y": np.where(positive, "yes", "no")})
+    frame.loc[:9, "y"] = np.nan   # rows without the head's label are left out
+    train, test = frame.iloc[:300], frame.iloc[300:]
+    assert per_class_accuracy(spec, "y", "g", train, test, predict_given=False) > 0.95
+    predicted = per_class_accuracy(spec, "y", "g", train, test, predict_given=True)
+    assert 0.85 < predicted < 0.99
