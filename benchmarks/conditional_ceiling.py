@@ -25,7 +25,8 @@ if str(ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from benchmarks.quality_report import FOLD_SEED, FOLDS, baseline_pipeline, labelled_targets  # noqa: E402
+from benchmarks.quality_report import (FOLD_SEED, FOLDS, baseline_pipeline, fold_splits,  # noqa: E402
+                                       labelled_targets)
 from pipeline.config import HeadsSpec, load_spec  # noqa: E402
 
 
@@ -35,13 +36,13 @@ def per_class_accuracy(spec: HeadsSpec, head: str, given: str, train: pd.DataFra
     from sklearn.linear_model import LogisticRegression  # noqa: PLC0415
 
     features = [f.name for f in spec.features]
-    y_train, given_train = (labelled_targets(train, spec.head(name)) for name in (head, given))
-    y_test, given_test = (labelled_targets(test, spec.head(name)) for name in (head, given))
-    train_rows = y_train[1] & given_train[1]
-    test_rows = y_test[1] & given_test[1]
+    (target, has_target), (given_class, has_given) = (labelled_targets(train, spec.head(n)) for n in (head, given))
+    (target_test, has_target_test), (given_class_test, has_given_test) = (
+        labelled_targets(test, spec.head(n)) for n in (head, given))
+    train_rows, test_rows = has_target & has_given, has_target_test & has_given_test
     train, test = train[train_rows], test[test_rows]
-    target, target_test = y_train[0][train_rows], y_test[0][test_rows]
-    given_class, given_class_test = given_train[0][train_rows], given_test[0][test_rows]
+    target, target_test = target[train_rows], target_test[test_rows]
+    given_class, given_class_test = given_class[train_rows], given_class_test[test_rows]
     if predict_given:
         given_model = baseline_pipeline(spec, LogisticRegression(max_iter=2000)).fit(train[features], given_class)
         given_class_test = given_model.predict(test[features])
@@ -61,11 +62,8 @@ def per_class_accuracy(spec: HeadsSpec, head: str, given: str, train: pd.DataFra
 
 def ceiling(spec: HeadsSpec, frame: pd.DataFrame, head: str, given: str, fold_seed: int) -> dict[str, float]:
     """5-fold mean accuracy with the given head's class `true` and `predicted`."""
-    from sklearn.model_selection import KFold  # noqa: PLC0415
-
     scores: dict[str, list[float]] = {"true": [], "predicted": []}
-    for train_index, test_index in KFold(FOLDS, shuffle=True, random_state=fold_seed).split(frame):
-        train, test = frame.iloc[train_index], frame.iloc[test_index]
+    for train, test in fold_splits(frame, fold_seed=fold_seed):
         for way in scores:
             scores[way].append(per_class_accuracy(spec, head, given, train, test, predict_given=way == "predicted"))
     return {way: float(np.mean(values)) for way, values in scores.items()}

@@ -75,17 +75,13 @@ def paired_summary(conditioned: Sequence[float], unconditioned: Sequence[float],
 def sweep(spec: HeadsSpec, frame: pd.DataFrame, schema, fold_seeds: Sequence[int], model_seeds: Sequence[int],
           workdir: str, log=print) -> dict[str, dict[tuple[int, int], dict[str, float]]]:
     """{'conditioned' | 'unconditioned': {(fold seed, model seed): {head: 5-fold mean score}}}."""
-    from sklearn.model_selection import KFold  # noqa: PLC0415
-
     versions = {"conditioned": spec, "unconditioned": without_conditioning(spec)}
     per_fold: dict[str, dict[tuple[int, int], dict[str, list[float]]]] = {v: {} for v in versions}
     for fold_seed in fold_seeds:
-        splits = KFold(quality_report.FOLDS, shuffle=True, random_state=fold_seed).split(frame)
-        for fold, (train_index, test_index) in enumerate(splits):
+        for fold, (train, test) in enumerate(quality_report.fold_splits(frame, fold_seed=fold_seed)):
             started = time.monotonic()
             train_rows, test_rows, tft_output = quality_report.transform_in_memory(
-                spec, schema, quality_report.raw_rows(frame.iloc[train_index], schema),
-                quality_report.raw_rows(frame.iloc[test_index], schema),
+                spec, schema, quality_report.raw_rows(train, schema), quality_report.raw_rows(test, schema),
                 os.path.join(workdir, f"seed{fold_seed}_fold{fold}"))
             for version, version_spec in versions.items():
                 for model_seed in model_seeds:

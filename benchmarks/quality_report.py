@@ -252,6 +252,15 @@ def baseline_scores(spec: HeadsSpec, train: pd.DataFrame, test: pd.DataFrame, se
 # The report.
 
 
+def fold_splits(frame: pd.DataFrame, folds: int = FOLDS, fold_seed: int = FOLD_SEED):
+    """The report's folds of `frame`, as (train, test) frames: shuffled with `fold_seed`, as every script here
+    that compares with the report splits its data."""
+    from sklearn.model_selection import KFold  # noqa: PLC0415
+
+    for train_index, test_index in KFold(folds, shuffle=True, random_state=fold_seed).split(frame):
+        yield frame.iloc[train_index], frame.iloc[test_index]
+
+
 @dataclasses.dataclass
 class Report:
     """Per (head, model) the score on each fold; model `multi-head` is the project's."""
@@ -272,13 +281,9 @@ def cross_validate(spec: HeadsSpec, frame: pd.DataFrame, schema, folds: int = FO
         with tempfile.TemporaryDirectory(prefix="quality_report_") as temporary:
             return cross_validate(spec, frame, schema, folds, fold_seed, temporary, log)
 
-    from sklearn.model_selection import KFold  # noqa: PLC0415
-
     scores: dict[tuple[str, str], list[float]] = {}
-    for fold, (train_index, test_index) in enumerate(KFold(folds, shuffle=True,
-                                                           random_state=fold_seed).split(frame)):
+    for fold, (train, test) in enumerate(fold_splits(frame, folds, fold_seed)):
         started = time.monotonic()
-        train, test = frame.iloc[train_index], frame.iloc[test_index]
         train_rows, test_rows, tft_output = transform_in_memory(
             spec, schema, raw_rows(train, schema), raw_rows(test, schema), os.path.join(workdir, f"fold{fold}"))
         model = train_model(spec, train_rows, tft_output)

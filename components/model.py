@@ -112,11 +112,11 @@ class ClassConditionalDense(keras.layers.Layer):
 
     def call(self, inputs):
         x, gate_logits = inputs
+        # An integer class: nothing differentiable reaches the gating head.
         if gate_logits.shape[-1] == 1:
             predicted = tf.cast(gate_logits[:, 0] > 0, tf.int64)
         else:
             predicted = tf.argmax(gate_logits, axis=-1)
-        predicted = tf.stop_gradient(predicted)
         # Every class's output, then each row's own: classes are few, and this keeps one matmul per batch.
         per_class = tf.einsum("bd,kdu->bku", x, self.kernel) + self.bias
         return tf.gather(per_class, predicted, axis=1, batch_dims=1)
@@ -361,11 +361,11 @@ def build_model(spec: HeadsSpec, vocab_sizes: Mapping[str, int], stats: Mapping[
     inputs, encoded = build_inputs(spec, vocab_sizes)
     training = spec.training
     trunk = build_trunk(encoded, training.trunk, training.dropout, training.l2)
-    outputs = {h.name: build_head(h, trunk, stats.get(h.name), training.l2) for h in spec.heads
-               if h.conditioned_on is None}
-    for h in spec.heads:
-        if h.conditioned_on is not None:
-            outputs[h.name] = build_head(h, trunk, stats.get(h.name), training.l2, gate=outputs[h.conditioned_on])
+    outputs = {}
+    # The heads others are conditioned on first (they are never conditioned themselves); then spec order again.
+    for h in sorted(spec.heads, key=lambda h: h.conditioned_on is not None):
+        gate = outputs[h.conditioned_on] if h.conditioned_on else None
+        outputs[h.name] = build_head(h, trunk, stats.get(h.name), training.l2, gate=gate)
     outputs = {h.name: outputs[h.name] for h in spec.heads}
     weighting = LossWeighting(heads=[h.name for h in spec.heads], mode=spec.training.loss_weighting,
                               loss_weights=[h.loss_weight for h in spec.heads],
