@@ -1,6 +1,6 @@
 # The image every component of the compiled Kubeflow pipeline runs (`python -m pipeline compile --image ...`).
 # Built FROM the official TFX 1.16.0 image, which holds TFX, TensorFlow 2.16, Beam and kfp; this adds the
-# project's code (its module functions resolve by import path: components.trainer_module.run_fn) and schemas.
+# project's code (its module functions resolve by import path: components.trainer.module.run_fn) and schemas.
 # It holds no credentials: the cluster gives the pods their identity (workload identity, a mounted secret).
 FROM gcr.io/tfx-oss-public/tfx:1.16.0
 

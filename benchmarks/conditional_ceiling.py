@@ -25,9 +25,8 @@ if str(ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from benchmarks.quality_report import (FOLD_SEED, FOLDS, baseline_pipeline, fold_splits,  # noqa: E402
-                                       labelled_targets)
-from pipeline.config import HeadsSpec, load_spec  # noqa: E402
+from benchmarks.quality_report import FOLD_SEED, FOLDS, baseline_pipeline, fold_splits, labelled_targets  # noqa: E402
+from components.spec import HeadsSpec, load_spec  # noqa: E402
 
 
 def per_class_accuracy(spec: HeadsSpec, head: str, given: str, train: pd.DataFrame, test: pd.DataFrame,

@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from benchmarks import quality_report  # noqa: E402
-from pipeline.config import HeadsSpec, load_spec  # noqa: E402
+from components.spec import HeadsSpec, load_spec  # noqa: E402
 
 FOLD_SEEDS = (1, 2, 3, 4, 5)
 MODEL_SEEDS = (42, 7, 123)

@@ -1,6 +1,6 @@
 """The Trainer and serving floors of issue 6, measured on one finished pipeline run's own artifacts.
 
-- Trainer floor: the same model (`components.model.build_model`, with the vocabulary sizes and label statistics
+- Trainer floor: the same model (`components.trainer.model.build_model`, with the vocabulary sizes and label statistics
   `run_fn` uses), batch size and epochs, trained by a plain Keras loop on the run's transformed train split held
   in memory as tensors (no `dataset.cache()`). Its examples per second against the Trainer component's (train
   examples x epochs / the component's wall time, which also covers reading files, the pass for row count and
@@ -32,13 +32,18 @@ import tensorflow as tf  # noqa: E402
 import tensorflow_transform as tft  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
-import components.losses  # noqa: E402,F401  (registers the custom objects the SavedModel names)
-import components.metrics  # noqa: E402,F401
-from components.features import OOV_BUCKETS  # noqa: E402
-from components.inputs import scan_split, split_features_labels_weights  # noqa: E402
-from components.model import build_model  # noqa: E402
-from components.serving import serving_feature_spec  # noqa: E402
-from pipeline.config import HeadsSpec, load_spec, transformed_name, vocabulary_name  # noqa: E402
+import components.trainer.losses  # noqa: E402,F401  (registers the custom objects the SavedModel names)
+import components.trainer.metrics  # noqa: E402,F401
+from components.spec import (  # noqa: E402
+    OOV_BUCKETS,  # noqa: E402
+    HeadsSpec,
+    load_spec,
+    transformed_name,
+    vocabulary_name,
+)
+from components.trainer.inputs import scan_split, split_features_labels_weights  # noqa: E402
+from components.trainer.model import build_model  # noqa: E402
+from components.trainer.serving import serving_feature_spec  # noqa: E402
 
 SERVING_BATCH = 1000
 SINGLE_CALLS = 300          # batch-1 calls timed, for p50/p99

@@ -98,8 +98,8 @@ def newest_examples(run_dir: Path) -> str:
 
 def time_components(examples_uri: str, spec, schema_file: str, workdir: str) -> dict[str, float]:
     """One run of StatisticsGen and Transform on `examples_uri`, no cache; their seconds."""
-    from tfx.components.statistics_gen.component import StatisticsGen  # noqa: PLC0415
     from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen  # noqa: PLC0415
+    from tfx.components.statistics_gen.component import StatisticsGen  # noqa: PLC0415
     from tfx.dsl.components.common.importer import Importer  # noqa: PLC0415
     from tfx.orchestration import pipeline as tfx_pipeline  # noqa: PLC0415
     from tfx.types import artifact_utils, standard_artifacts  # noqa: PLC0415
@@ -130,7 +130,7 @@ def time_components(examples_uri: str, spec, schema_file: str, workdir: str) -> 
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
-    from pipeline.config import load_spec  # noqa: PLC0415
+    from components.spec import load_spec  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", default=str(ROOT / "runs" / "benchmarks"),

@@ -39,7 +39,7 @@ if str(ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from pipeline.config import HeadSpec, HeadsSpec, label_name, load_spec, weight_name  # noqa: E402
+from components.spec import HeadSpec, HeadsSpec, label_name, load_spec, weight_name  # noqa: E402
 
 PENGUINS_TARGETS = {"species": 0.98, "sex": 0.88, "body_mass_g": 285.0}
 FOLDS = 5
@@ -80,7 +80,7 @@ def transform_in_memory(spec: HeadsSpec, schema, train: list[dict], evaluate: li
     import tensorflow_transform.beam as tft_beam  # noqa: PLC0415
     from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io  # noqa: PLC0415
 
-    from components.transform_module import preprocessing_fn  # noqa: PLC0415
+    from components.transform.module import preprocessing_fn  # noqa: PLC0415
 
     metadata = dataset_metadata.DatasetMetadata(schema)
     config = {"heads_spec": spec.to_dict()}
@@ -109,10 +109,12 @@ def train_model(spec: HeadsSpec, train_rows: list[dict], tf_transform_output, lo
     """What `run_fn` does between reading the Transform output and exporting, on in-memory rows."""
     import tf_keras as keras  # noqa: PLC0415
 
-    from components.features import OOV_BUCKETS  # noqa: PLC0415
-    from components.inputs import scan_split, split_features_labels_weights  # noqa: PLC0415
-    from components.model import build_model  # noqa: PLC0415
-    from pipeline.config import vocabulary_name  # noqa: PLC0415
+    from components.spec import (
+        OOV_BUCKETS,  # noqa: PLC0415
+        vocabulary_name,  # noqa: PLC0415
+    )
+    from components.trainer.inputs import scan_split, split_features_labels_weights  # noqa: PLC0415
+    from components.trainer.model import build_model  # noqa: PLC0415
 
     training = spec.training
     vocab_sizes = {f.name: tf_transform_output.vocabulary_size_by_name(vocabulary_name(f.name)) + OOV_BUCKETS
@@ -128,8 +130,8 @@ def train_model(spec: HeadsSpec, train_rows: list[dict], tf_transform_output, lo
 
 def predict_served(model, spec: HeadsSpec, rows: list[dict]) -> dict[str, np.ndarray]:
     """The serving signature's per-head outputs for transformed rows."""
-    from components.inputs import split_features_labels_weights  # noqa: PLC0415
-    from components.serving import serving_outputs  # noqa: PLC0415
+    from components.trainer.inputs import split_features_labels_weights  # noqa: PLC0415
+    from components.trainer.serving import serving_outputs  # noqa: PLC0415
 
     outputs: dict[str, list] = {}
     for batch in as_batches(rows, 1024):

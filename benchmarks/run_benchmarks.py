@@ -35,7 +35,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script: make `pipeline` and `data` importable
 
-from pipeline.config import load_spec  # noqa: E402  (light: YAML and dataclasses, no TensorFlow)
+from components.spec import load_spec  # noqa: E402  (light: YAML and dataclasses, no TensorFlow)
 
 DEFAULT_ROWS = (10_000, 100_000, 1_000_000)
 DEFAULT_HEADS = ROOT / "schemas" / "synthetic" / "heads.yaml"

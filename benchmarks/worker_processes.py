@@ -87,7 +87,7 @@ def main() -> None:
 
     from benchmarks.evaluator_options import analyse  # noqa: PLC0415 - imports TFMA
     from benchmarks.floors import newest_path  # noqa: PLC0415
-    from pipeline.config import load_spec  # noqa: PLC0415
+    from components.spec import load_spec  # noqa: PLC0415
     from pipeline.eval_config import build_eval_config  # noqa: PLC0415
 
     artifacts = os.path.join(args.workdir, "artifacts")

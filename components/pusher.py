@@ -22,8 +22,8 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, component_spec, standard_artifacts, standard_component_specs
 from tfx.utils import io_utils, json_utils, proto_utils
 
+from components.records import ALREADY_SERVING_KEY, EVAL_METRICS_KEY, ROLLED_BACK_KEY, examples_span
 from components.serving_dir import earlier_push, push_atomically
-from pipeline.lineage import ALREADY_SERVING_KEY, EVAL_METRICS_KEY, ROLLED_BACK_KEY, examples_span
 
 EXAMPLES_KEY = "examples"
 EVALUATION_KEY = "evaluation"

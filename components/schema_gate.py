@@ -20,7 +20,7 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils
 from tfx.types.standard_artifacts import ExampleAnomalies, ExampleStatistics, Schema
 
-from pipeline.logs import STOPS_BEFORE_TRANSFORM
+from components.records import STOPS_BEFORE_TRANSFORM
 
 _ANOMALIES_FILE = "SchemaDiff.pb"
 _STATISTICS_FILE = "FeatureStats.pb"

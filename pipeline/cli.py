@@ -13,13 +13,20 @@ import time
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
+from components import records
+from components.spec import SpecError, check_classes, check_columns, load_spec
 from pipeline import kubeflow_commands, logs
-from pipeline.config import SpecError, check_classes, check_columns, load_spec
 from pipeline.data import example_gen_fingerprint, hidden_files, resolve_data, span_token, spans_on_disk
 from pipeline.kfp_client import ClusterError
 from pipeline.preflight import DataError, check_csv_files, check_tfrecord_files, read_statistics
-from pipeline.retrain import (PipelineBusyError, finished_span_runs, run_on_span, unread_spans, workdir_busy,
-                              workdir_lock)
+from pipeline.retrain import (
+    PipelineBusyError,
+    finished_span_runs,
+    run_on_span,
+    unread_spans,
+    workdir_busy,
+    workdir_lock,
+)
 
 EXIT_PUSHED = 0
 EXIT_FAILED = 1          # a component failed for another reason
@@ -138,8 +145,7 @@ def run_command(args: argparse.Namespace, retrain: bool = False) -> int:
     workdir = Path(args.workdir or Path("runs") / spec.name).resolve()
     with workdir_lock(workdir):
         if (workdir / "metadata.sqlite").exists():
-            from pipeline.lineage import read_only_store  # noqa: PLC0415 - no TensorFlow: `retrain` may end here
-            check_one_pipeline_per_workdir(read_only_store(workdir / "metadata.sqlite"), spec.name, workdir,
+            check_one_pipeline_per_workdir(records.read_only_store(workdir / "metadata.sqlite"), spec.name, workdir,
                                            spec_path)
         if retrain:
             span_runs = finished_span_runs(workdir / "metadata.sqlite")
@@ -263,9 +269,9 @@ def runs_command(args: argparse.Namespace) -> int:
     metadata_path = Path(args.workdir) / "metadata.sqlite"
     if not metadata_path.exists():
         raise SpecError(f"--workdir: {args.workdir} holds no ML Metadata store (metadata.sqlite)")
-    from pipeline import lineage, results  # noqa: PLC0415 - neither imports TensorFlow
+    from pipeline import results  # noqa: PLC0415 - neither imports TensorFlow
 
-    store = lineage.read_only_store(metadata_path)
+    store = records.read_only_store(metadata_path)
     print(results.format_runs(results.run_summaries(store), in_progress=workdir_busy(Path(args.workdir))))
     return 0
 
@@ -398,7 +404,7 @@ def _is_data_rejection(error: BaseException) -> bool:
 
     Beam re-raises a component's error wrapped in its own, so the gate's message is what identifies it.
     """
-    return logs.STOPS_BEFORE_TRANSFORM in f"{error} {_root_message(error)}"
+    return records.STOPS_BEFORE_TRANSFORM in f"{error} {_root_message(error)}"
 
 
 _MIXED_TYPES = re.compile(r'Feature had wrong type, expected (\w+)_list, found (\w+)_list for feature "([^"]+)"')

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Optional
 
-from pipeline.config import SpecError
+from components.spec import SpecError
 
 TFRECORD_SUFFIXES = (".tfrecord", ".tfrecords", ".gz")
 SPAN = "{SPAN}"

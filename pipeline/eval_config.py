@@ -5,21 +5,20 @@ Each head is scored on its own output of `serving_default`, against its own labe
 """
 
 import json
-
 from typing import Collection, Optional
 
 import tensorflow_model_analysis as tfma
 
-from pipeline.config import METRIC_CLASSES, HeadSpec, HeadsSpec, label_name, weight_name
+from components.spec import METRICS, HeadSpec, HeadsSpec, label_name, weight_name
 
-# The project's own Keras metrics (components/metrics.py): TFMA imports them from this module, in the Evaluator.
-CUSTOM_METRICS_MODULE = "components.metrics"
-_CUSTOM = {"SubsetAccuracy", "MeanAngularErrorDegrees"}
+# The project's own Keras metrics (the registry's `custom` ones): TFMA imports them from this module, in the
+# Evaluator.
+CUSTOM_METRICS_MODULE = "components.trainer.metrics"
 
 
 def tfma_metric_name(head: HeadSpec, metric: str) -> str:
     """The name under which TFMA reports one of a head's spec metrics."""
-    return METRIC_CLASSES[(head.kind, metric)][1]
+    return METRICS[head.kind][metric].reported_as
 
 
 def value_threshold(lower: Optional[float], upper: Optional[float]) -> tfma.GenericValueThreshold:
@@ -42,13 +41,13 @@ def build_threshold(head: HeadSpec, compare_to_baseline: bool) -> tfma.MetricThr
 
 def metric_config(head: HeadSpec, metric: str) -> tfma.MetricConfig:
     """One of a head's spec metrics as a TFMA MetricConfig (Keras's own, or the project's by module)."""
-    class_name, reported = METRIC_CLASSES[(head.kind, metric)]
-    if class_name not in _CUSTOM:
-        return tfma.MetricConfig(class_name=class_name)
-    config = {"name": reported}
-    if metric == "subset_accuracy":
+    record = METRICS[head.kind][metric]
+    if not record.custom:
+        return tfma.MetricConfig(class_name=record.keras_class)
+    config = {"name": record.reported_as}
+    if record.needs_class_subset:
         config["class_indices"] = [head.classes.index(c) for c in head.class_subset]
-    return tfma.MetricConfig(class_name=class_name, module=CUSTOM_METRICS_MODULE, config=json.dumps(config))
+    return tfma.MetricConfig(class_name=record.keras_class, module=CUSTOM_METRICS_MODULE, config=json.dumps(config))
 
 
 def build_metrics_spec(head: HeadSpec, in_baseline: bool) -> tfma.MetricsSpec:

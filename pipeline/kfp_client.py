@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Iterator, Optional
 
-from pipeline.config import SpecError
+from components.spec import SpecError
 
 # kfp's cron (robfig/cron) has six fields, seconds first: "0 0 3 * * *" is 03:00:00 every day.
 CRON_FIELDS = 6

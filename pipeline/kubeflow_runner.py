@@ -3,7 +3,7 @@
 Only the runner and its settings differ from a local run: the same factory builds the same components; here the
 Trainer alone gets GPU resources (its platform config, which TFX applies to container components only and the
 local runner rejects), the Beam-heavy components get their own Beam options, and every component runs the
-project's image, where the module functions resolve by import path (`components.trainer_module.run_fn`).
+project's image, where the module functions resolve by import path (`components.trainer.module.run_fn`).
 
 The output is a bare PipelineSpec in YAML: KubeflowV2DagRunner writes that for a `.yaml` file (a `.json` file
 would get a PipelineJob wrapper, which kfp's `Client` does not upload). The pipeline root is not in a bare
@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import Optional
 
-from pipeline.config import HeadsSpec, SpecError
+from components.spec import HeadsSpec, SpecError
 from pipeline.data import DataSource
 
 # Where the Dockerfile installs the project inside the image (its WORKDIR and PYTHONPATH).
@@ -236,8 +236,8 @@ def add_compile_parser(commands) -> None:
 
 
 def compile_command(args) -> int:
+    from components.spec import load_spec  # noqa: PLC0415
     from pipeline.cli import project_git_commit  # noqa: PLC0415
-    from pipeline.config import load_spec  # noqa: PLC0415
 
     spec_path = Path(args.heads)
     spec = load_spec(spec_path)

@@ -6,6 +6,8 @@ import logging
 import os
 import warnings
 
+from components.records import STOPS_BEFORE_TRANSFORM
+
 HARMLESS_MESSAGES = (
     # TFX's resolver ops, once per query: the local resolver strategies filter artifacts in Python instead.
     "ArtifactQuery.property_predicate is not supported",
@@ -25,10 +27,8 @@ HARMLESS_MESSAGES = (
 # The loggers those come from (a filter on a logger sees only the records logged to it, not its children's).
 FILTERED_LOGGERS = ("absl", "tensorflow", "apache_beam.io.tfrecordio")
 
-# The phrase of SchemaGate's errors: the data stopped the run, an outcome the command reports itself (RUN STOPPED,
-# exit 3) with the gate's whole message. Beam logs the same error first, with a stack trace that is no use to
-# the owner of the data, so that one record goes; a failure of any other kind keeps its trace.
-STOPS_BEFORE_TRANSFORM = "the run stops before Transform"
+# Beam logs a SchemaGate stop (STOPS_BEFORE_TRANSFORM) with a stack trace that is no use to the owner of the
+# data, before the command reports it itself: that one record goes; a failure of any other kind keeps its trace.
 BEAM_ERROR_LOGGER = "apache_beam.runners.common"
 
 

@@ -16,7 +16,7 @@ import zlib
 from pathlib import Path
 from typing import Sequence
 
-from pipeline.config import HeadsSpec, SpecError, check_columns
+from components.spec import HeadsSpec, SpecError, check_columns
 
 _SNIFF_BYTES = 1 << 16
 

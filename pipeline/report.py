@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from pipeline.config import REPORTED_METRIC_NAMES, HeadSpec, HeadsSpec, SpecError, spec_metric_name  # noqa: E402
+from components.spec import HeadSpec, SpecError, reported_name_of_class, spec_from_dict, spec_metric_name  # noqa: E402
 
 REPORTS_DIR = "reports"
 REPORT_FILE = "report.html"
@@ -215,7 +215,7 @@ def parse_thresholds(eval_config) -> dict[str, HeadThreshold]:
                 slice_bounds.append((features,
                                      bound.lower_bound.value if bound.HasField("lower_bound") else None,
                                      bound.upper_bound.value if bound.HasField("upper_bound") else None))
-            name = REPORTED_METRIC_NAMES.get(metric.class_name, metric.class_name)
+            name = reported_name_of_class(metric.class_name)
             if metric.config:
                 name = json.loads(metric.config).get("name", name)
             lower = upper = change = None
@@ -552,7 +552,7 @@ def predict(model_dir: str, serialized: Sequence[bytes]) -> dict[str, np.ndarray
 def head_predictions(head: HeadSpec, rows: Sequence[Mapping[str, Any]],
                      outputs: Mapping[str, np.ndarray]) -> HeadPredictions:
     """One head's labelled rows: true and predicted class indices, or true and predicted values."""
-    from pipeline.config import predicted_class_name  # noqa: PLC0415
+    from components.spec import predicted_class_name  # noqa: PLC0415
 
     true, keep = head_labels(head, [row.get(head.label) for row in rows])
     if head.is_classification:
@@ -570,6 +570,7 @@ def gather_report(store, run) -> RunReport:
     from google.protobuf import json_format  # noqa: PLC0415
     from ml_metadata.proto import metadata_store_pb2  # noqa: PLC0415
 
+    from components import records  # noqa: PLC0415
     from components.serving_dir import PUSH_RECORD, read_push_record  # noqa: PLC0415
     from pipeline import lineage, results  # noqa: PLC0415
 
@@ -585,9 +586,9 @@ def gather_report(store, run) -> RunReport:
 
     heads: list[HeadSpec] = []
     for node in ("Trainer", "Transform"):
-        config = lineage.json_property(executions.get(node, [None])[-1], "custom_config")
+        config = records.json_property(executions.get(node, [None])[-1], "custom_config")
         if "heads_spec" in config:
-            heads = list(HeadsSpec.from_dict(config["heads_spec"], source=f"{node} custom_config",
+            heads = list(spec_from_dict(config["heads_spec"], source=f"{node} custom_config",
                                              partial=True).heads)
             break
     else:
@@ -597,7 +598,7 @@ def gather_report(store, run) -> RunReport:
     slicing: list[tuple[str, ...]] = []
     min_slice_size = 1
     evaluator = executions.get("Evaluator", [None])[-1]
-    eval_config_json = lineage.exec_property(evaluator, "eval_config") if evaluator is not None else ""
+    eval_config_json = records.exec_property(evaluator, "eval_config") if evaluator is not None else ""
     if eval_config_json:
         eval_config = json_format.Parse(eval_config_json, tfma.EvalConfig())
         thresholds = parse_thresholds(eval_config)
@@ -663,10 +664,10 @@ def gather_report(store, run) -> RunReport:
     else:
         pushed = "not pushed"
     if not provenance and pusher is not None:
-        provenance = lineage.json_property(pusher, "custom_config")
+        provenance = records.json_property(pusher, "custom_config")
         provenance_source = "the Pusher execution's custom_config in ML Metadata" if provenance else ""
 
-    span = lineage.examples_span(examples) if examples is not None else lineage.run_provenance(run).get("span")
+    span = records.examples_span(examples) if examples is not None else lineage.run_provenance(run).get("span")
     data = " ".join(([f"span {span}"] if span is not None else [])
                     + ([f"({examples.uri})" if span is not None else examples.uri] if examples is not None else []))
     return RunReport(run_id=run.name, started=run.create_time_since_epoch / 1000, components=components,

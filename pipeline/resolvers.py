@@ -10,8 +10,8 @@ from tfx import types
 from tfx.dsl.components.common import resolver
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import _BLESSED, _CURRENT_MODEL_ID
 
+from components.records import examples_spans, model_heads
 from components.serving_dir import served_model_uris
-from pipeline.lineage import examples_spans, model_heads
 
 
 def blessed_model_before(candidate, models: list, blessings: list) -> tuple[Optional[object], Optional[object]]:

@@ -11,10 +11,19 @@ from typing import Collection, Optional
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline.config import REPORTED_METRIC_NAMES, HeadsSpec, spec_metric_name
-from pipeline.lineage import (ALREADY_SERVING_KEY, EVAL_METRICS_KEY, ROLLED_BACK_KEY, examples_span, exec_property,
-                              failure_message, json_property, model_heads, node_id, run_provenance)
-from pipeline.logs import STOPS_BEFORE_TRANSFORM
+from components.records import (
+    ALREADY_SERVING_KEY,
+    EVAL_METRICS_KEY,
+    ROLLED_BACK_KEY,
+    STOPS_BEFORE_TRANSFORM,
+    examples_span,
+    exec_property,
+    json_property,
+    model_heads,
+    node_id,
+)
+from components.spec import HeadsSpec, reported_name_of_class, spec_metric_name
+from pipeline.lineage import failure_message, run_provenance
 
 
 @dataclasses.dataclass(frozen=True)
@@ -278,7 +287,7 @@ def _thresholded_metrics(eval_config_json: str) -> dict[str, str]:
     for spec in json.loads(eval_config_json or "{}").get("metrics_specs", []):
         for metric in spec.get("metrics", []):
             if metric.get("per_slice_thresholds") or metric.get("threshold"):
-                heads[spec["output_names"][0]] = REPORTED_METRIC_NAMES.get(metric["class_name"], metric["class_name"])
+                heads[spec["output_names"][0]] = reported_name_of_class(metric["class_name"])
     return heads
 
 

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Iterable, Iterator, Optional
 
-from pipeline.lineage import examples_span, node_id, read_only_store
+from components.records import examples_span, node_id, read_only_store
 
 LOCK_FILE = "pipeline.lock"
 

@@ -82,7 +82,7 @@ def add_parsers(commands) -> None:
 
 
 def rollback_command(args) -> int:
-    from pipeline.config import SpecError  # noqa: PLC0415
+    from components.spec import SpecError  # noqa: PLC0415
 
     if not os.path.isdir(args.serving_dir):
         raise SpecError(f"--serving-dir: {args.serving_dir} is not a folder")
@@ -95,7 +95,7 @@ def rollback_command(args) -> int:
 
 
 def versions_command(args) -> int:
-    from pipeline.config import SpecError  # noqa: PLC0415
+    from components.spec import SpecError  # noqa: PLC0415
 
     if not os.path.isdir(args.serving_dir):
         raise SpecError(f"--serving-dir: {args.serving_dir} is not a folder")

@@ -11,7 +11,7 @@ from typing import Optional  # noqa: E402
 
 import pytest  # noqa: E402
 
-from pipeline.config import HeadsSpec, load_spec  # noqa: E402
+from components.spec import HeadsSpec, load_spec, spec_from_dict  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PENGUINS_CSV = ROOT / "data" / "penguins" / "penguins.csv"
@@ -21,16 +21,17 @@ PENGUINS_HEADS = ROOT / "schemas" / "penguins" / "heads.yaml"
 def one_head_spec(kind: str, loss: str = "", metrics: tuple = ()) -> HeadsSpec:
     """A spec of one numeric feature and one head of `kind`: trained with `loss` (default: the kind's first) with
     its default parameters, logging `metrics`, thresholded on the kind's first metric."""
-    from pipeline.config import LOSSES, METRICS  # noqa: PLC0415
+    from components.spec import LOSSES, METRICS  # noqa: PLC0415
 
-    threshold_metric, higher_is_better = next(iter(METRICS[kind].items()))
+    threshold_metric = next(iter(METRICS[kind].values()))
+    threshold_metric, higher_is_better = threshold_metric.name, threshold_metric.higher_is_better
     head = {"name": "target", "kind": kind, "loss": loss or next(iter(LOSSES[kind])), "metrics": list(metrics),
             "threshold": {"metric": threshold_metric, "lower" if higher_is_better else "upper": 0.5}}
     if kind in ("binary", "multiclass"):
         head["classes"] = ["a", "b"] if kind == "binary" else ["a", "b", "c"]
     if head["loss"] == "subset_crossentropy" or "subset_accuracy" in metrics:
         head["class_subset"] = ["b"]
-    return HeadsSpec.from_dict({"name": "t", "features": [{"name": "x", "kind": "numeric"}], "heads": [head]})
+    return spec_from_dict({"name": "t", "features": [{"name": "x", "kind": "numeric"}], "heads": [head]})
 
 
 @pytest.fixture

@@ -6,11 +6,11 @@ kind of schema-breaking value at once checks that TFDV and the gate name each of
 """
 
 import pytest
+from conftest import PENGUINS_CSV, PENGUINS_HEADS, run_cli
 from ml_metadata.metadata_store import metadata_store
 
-from conftest import PENGUINS_CSV, PENGUINS_HEADS, run_cli
+from components.spec import load_spec
 from pipeline import cli, local_runner, results
-from pipeline.config import load_spec
 
 HEADER = PENGUINS_CSV.read_text().splitlines()[0]
 ROWS = PENGUINS_CSV.read_text().splitlines()[1:]

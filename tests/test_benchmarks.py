@@ -222,13 +222,13 @@ def test_conditional_ceiling_fits_one_model_per_class_of_the_given_head():
     import pandas as pd
 
     from benchmarks.conditional_ceiling import per_class_accuracy
-    from pipeline.config import HeadsSpec
+    from components.spec import spec_from_dict
 
     def head(name, classes):
         return {"name": name, "kind": "binary", "classes": classes, "loss": "binary_crossentropy",
                 "threshold": {"metric": "accuracy", "lower": 0.5}}
 
-    spec = HeadsSpec.from_dict({"name": "t", "features": [{"name": "x", "kind": "numeric"},
+    spec = spec_from_dict({"name": "t", "features": [{"name": "x", "kind": "numeric"},
                                                           {"name": "g_hint", "kind": "numeric"}],
                                 "heads": [head("g", ["a", "b"]), head("y", ["no", "yes"])]})
     rng = np.random.default_rng(0)

@@ -5,8 +5,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import PENGUINS_CSV, PENGUINS_HEADS, ROOT, run_cli
+
 from pipeline import cli
 
 
@@ -151,7 +151,7 @@ def test_ctrl_c_inside_a_component_reads_as_interrupted_through_beams_wrapping()
 def test_a_workdir_that_holds_another_pipelines_runs_refuses_a_renamed_spec(memory_store, tmp_path):
     from ml_metadata.proto import metadata_store_pb2
 
-    from pipeline.config import SpecError
+    from components.spec import SpecError
     from pipeline.lineage import pipeline_names
 
     store = memory_store

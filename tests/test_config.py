@@ -4,11 +4,17 @@ import copy
 
 import pytest
 import yaml
-
-from pipeline.config import (HeadsSpec, SpecError, check_columns, label_name, load_spec, transformed_name,
-                             weight_name)
-
 from conftest import PENGUINS_HEADS
+
+from components.spec import (
+    SpecError,
+    check_columns,
+    label_name,
+    load_spec,
+    spec_from_dict,
+    transformed_name,
+    weight_name,
+)
 
 
 def test_penguins_spec_loads_with_three_heads(penguins_spec):
@@ -22,8 +28,8 @@ def test_penguins_spec_loads_with_three_heads(penguins_spec):
 
 def test_spec_round_trips_through_plain_data(penguins_spec):
     # The components rebuild the spec from this dict (their custom_config); it must come back identical.
-    assert HeadsSpec.from_dict(penguins_spec.to_dict()) == penguins_spec
-    assert HeadsSpec.from_dict(penguins_spec.to_dict()).fingerprint() == penguins_spec.fingerprint()
+    assert spec_from_dict(penguins_spec.to_dict()) == penguins_spec
+    assert spec_from_dict(penguins_spec.to_dict()).fingerprint() == penguins_spec.fingerprint()
 
 
 def test_transformed_names_never_shadow_raw_columns(penguins_spec):
@@ -38,7 +44,7 @@ def _raw():
 
 def _expect_error(data, field: str, words: str):
     with pytest.raises(SpecError) as info:
-        HeadsSpec.from_dict(data, source="test.yaml")
+        spec_from_dict(data, source="test.yaml")
     message = str(info.value)
     assert message.startswith("test.yaml: "), message
     assert field in message, message
@@ -88,7 +94,7 @@ def test_unquoted_yes_and_no_classes_in_yaml_are_refused(tmp_path):
 def test_whole_number_classes_are_the_label_columns_integers_as_text():
     data = _raw()
     data["heads"][1]["classes"] = [0, 1]
-    assert HeadsSpec.from_dict(data).head("sex").classes == ("0", "1")
+    assert spec_from_dict(data).head("sex").classes == ("0", "1")
 
 
 def test_a_column_that_is_not_a_name_is_to_be_renamed_in_the_data():
@@ -166,7 +172,7 @@ def test_mixed_precision_is_a_boolean_training_setting(penguins_spec):
     assert penguins_spec.training.mixed_precision is False
     data = _raw()
     data["training"]["mixed_precision"] = True
-    assert HeadsSpec.from_dict(data).training.mixed_precision is True
+    assert spec_from_dict(data).training.mixed_precision is True
     data["training"]["mixed_precision"] = "yes"
     _expect_error(data, "training.mixed_precision", "expected true or false")
 
@@ -187,7 +193,7 @@ def test_a_misspelt_column_gets_the_closest_column_suggested(penguins_spec):
 def test_classes_are_checked_against_the_schemas_domain_inline_or_named(penguins_spec):
     from tensorflow_metadata.proto.v0 import schema_pb2
 
-    from pipeline.config import check_classes
+    from components.spec import check_classes
 
     schema = schema_pb2.Schema()
     schema.feature.add(name="species", domain="species")                      # a named, top-level domain
@@ -219,7 +225,7 @@ def test_load_spec_names_a_missing_file(tmp_path):
 def test_spec_is_not_mutated_by_from_dict():
     data = _raw()
     before = copy.deepcopy(data)
-    HeadsSpec.from_dict(data)
+    spec_from_dict(data)
     assert data == before
 
 
@@ -246,7 +252,7 @@ def test_a_head_cannot_be_conditioned_on_a_conditioned_head():
 def test_conditioned_on_is_optional_and_written_back_only_when_set(penguins_spec):
     data = _raw()
     del data["heads"][1]["conditioned_on"]
-    plain = HeadsSpec.from_dict(data)
+    plain = spec_from_dict(data)
     assert plain.head("sex").conditioned_on is None
     assert "conditioned_on" not in plain.to_dict()["heads"][1]
     assert penguins_spec.to_dict()["heads"][1]["conditioned_on"] == "species"
@@ -264,7 +270,7 @@ def test_component_views_hold_only_what_each_component_reads(penguins_spec):
     assert "slices" not in trainer and all("threshold" not in h for h in trainer["heads"])
     assert trainer["training"] == penguins_spec.to_dict()["training"]
     # Each view is read back into the same typed object, with what the component does not read left empty.
-    partial = HeadsSpec.from_dict(transform, partial=True)
+    partial = spec_from_dict(transform, partial=True)
     assert partial.features == penguins_spec.features
     assert [(h.name, h.label, h.kind, h.classes, h.loss) for h in partial.heads] == [
         (h.name, h.label, h.kind, h.classes, None) for h in penguins_spec.heads]
@@ -274,17 +280,17 @@ def test_views_differ_only_when_what_the_component_reads_differs(penguins_spec):
     data = penguins_spec.to_dict()
     data["training"]["epochs"] += 1
     data["heads"][0]["threshold"]["lower"] = 0.5
-    changed = HeadsSpec.from_dict(data)
+    changed = spec_from_dict(data)
     assert changed.component_view("transform") == penguins_spec.component_view("transform")
     assert changed.component_view("trainer") != penguins_spec.component_view("trainer")
     data = penguins_spec.to_dict()
     data["heads"][0]["threshold"]["lower"] = 0.5
-    assert HeadsSpec.from_dict(data).component_view("trainer") == penguins_spec.component_view("trainer")
+    assert spec_from_dict(data).component_view("trainer") == penguins_spec.component_view("trainer")
 
 
 def test_a_partial_view_is_refused_where_a_full_spec_is_needed(penguins_spec):
     with pytest.raises(SpecError, match=r"heads\[0\]\.loss: required field is missing"):
-        HeadsSpec.from_dict(penguins_spec.component_view("transform"))
+        spec_from_dict(penguins_spec.component_view("transform"))
 
 
 def test_threshold_tolerance_and_per_slice_bounds_load_and_round_trip():
@@ -292,12 +298,12 @@ def test_threshold_tolerance_and_per_slice_bounds_load_and_round_trip():
     data["heads"][0]["threshold"] = {"metric": "accuracy", "lower": 0.9, "tolerance": 0.02,
                                      "per_slice": [{"slice": ["island"], "lower": 0.8}]}
     data["removed_heads"] = ["old_head"]
-    spec = HeadsSpec.from_dict(data)
+    spec = spec_from_dict(data)
     threshold = spec.head("species").threshold
     assert (threshold.lower, threshold.tolerance) == (0.9, 0.02)
     assert [(b.slice, b.lower) for b in threshold.per_slice] == [(("island",), 0.8)]
     assert spec.removed_heads == ("old_head",)
-    assert HeadsSpec.from_dict(spec.to_dict()) == spec
+    assert spec_from_dict(spec.to_dict()) == spec
 
 
 def test_per_slice_bound_must_name_a_spec_slice():
@@ -328,9 +334,9 @@ def test_drift_and_skew_bounds_load_round_trip_and_stay_out_of_the_model_compone
     data = _raw()
     data["drift"] = {"island": 0.25, "bill_length_mm": 0.3}
     data["skew"] = {"species": 0.2}
-    spec = HeadsSpec.from_dict(data)
+    spec = spec_from_dict(data)
     assert [(b.column, b.threshold) for b in spec.drift] == [("island", 0.25), ("bill_length_mm", 0.3)]
-    assert HeadsSpec.from_dict(spec.to_dict()) == spec
+    assert spec_from_dict(spec.to_dict()) == spec
     assert "drift" not in spec.component_view("transform") and "skew" not in spec.component_view("trainer")
 
 
@@ -357,19 +363,19 @@ def test_loss_parameters_round_trip_with_their_defaults():
     data["heads"][1]["loss"] = {"name": "focal", "gamma": 0}
     data["heads"][2]["loss"] = {"name": "mae", "pull_weight": 0.5, "pull_target": -10}
     data["training"]["loss_weighting"] = "dwa"
-    spec = HeadsSpec.from_dict(data)
+    spec = spec_from_dict(data)
     assert spec.head("species").loss.params == {"label_smoothing": 0.0, "subset_weight": 4.0}
     assert spec.head("species").class_subset == ("Chinstrap",)
     assert spec.head("sex").loss.params == {"gamma": 0.0, "alpha": 0.25}
     assert spec.head("body_mass_g").loss.params == {"pull_weight": 0.5, "pull_target": -10.0}
     assert spec.training.loss_weighting == "dwa" and spec.training.dwa_temperature == 2.0
-    assert HeadsSpec.from_dict(spec.to_dict()) == spec
+    assert spec_from_dict(spec.to_dict()) == spec
 
 
 def test_class_weights_name_classes_of_the_head():
     data = _raw()
     data["heads"][0]["loss"] = {"name": "sparse_categorical_crossentropy", "class_weights": {"Gentoo": 2}}
-    assert HeadsSpec.from_dict(data).head("species").loss.params["class_weights"] == {"Gentoo": 2.0}
+    assert spec_from_dict(data).head("species").loss.params["class_weights"] == {"Gentoo": 2.0}
     data["heads"][0]["loss"]["class_weights"] = {"Emperor": 2}
     _expect_error(data, "heads[0].loss.class_weights.Emperor", "unknown field")
     data["heads"][0]["loss"]["class_weights"] = {"Gentoo": 0}
@@ -408,7 +414,7 @@ def test_angle_head_takes_the_cosine_loss_and_angular_error():
     data = _raw()
     data["heads"][2] = {"name": "body_mass_g", "kind": "angle", "loss": "cosine",
                         "threshold": {"metric": "angular_error_deg", "upper": 20}}
-    head = HeadsSpec.from_dict(data).head("body_mass_g")
+    head = spec_from_dict(data).head("body_mass_g")
     assert (head.kind, head.loss.name, head.metrics) == ("angle", "cosine", ("angular_error_deg",))
     data["heads"][2]["classes"] = ["a", "b"]
     _expect_error(data, "heads[2].classes", "an angle head has no classes")
@@ -433,12 +439,6 @@ def test_to_dict_writes_dwa_temperature_only_for_dwa_and_reads_back_equal():
     data = _raw()
     for weighting in ("fixed", "uncertainty", "dwa"):
         data["training"]["loss_weighting"] = weighting
-        spec = HeadsSpec.from_dict(data)
+        spec = spec_from_dict(data)
         assert ("dwa_temperature" in spec.to_dict()["training"]) == (weighting == "dwa")
-        assert HeadsSpec.from_dict(spec.to_dict()) == spec
-
-
-def test_every_metric_the_spec_accepts_has_its_tfma_class_and_reported_name():
-    from pipeline.config import METRIC_CLASSES, METRICS
-
-    assert set(METRIC_CLASSES) == {(kind, metric) for kind, metrics in METRICS.items() for metric in metrics}
+        assert spec_from_dict(spec.to_dict()) == spec

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from pipeline.config import SpecError
+from components.spec import SpecError
 from pipeline.data import resolve_data
 
 

@@ -3,7 +3,7 @@
 import pytest
 import tensorflow_model_analysis as tfma
 
-from pipeline.config import HeadsSpec, label_name, weight_name
+from components.spec import label_name, spec_from_dict, weight_name
 from pipeline.eval_config import HeadsChangedError, build_eval_config
 
 
@@ -87,14 +87,14 @@ def test_dropping_a_served_head_needs_removed_heads(penguins_spec):
         build_eval_config(penguins_spec, baseline_heads=["species", "sex", "body_mass_g", "year"])
     data = penguins_spec.to_dict()
     data["removed_heads"] = ["year"]
-    build_eval_config(HeadsSpec.from_dict(data), baseline_heads=["species", "sex", "body_mass_g", "year"])
+    build_eval_config(spec_from_dict(data), baseline_heads=["species", "sex", "body_mass_g", "year"])
 
 
 def test_per_slice_bounds_and_the_minimum_slice_size(penguins_spec):
     data = penguins_spec.to_dict()
     data["heads"][0]["threshold"]["per_slice"] = [{"slice": ["island"], "lower": 0.9}]
     data["min_slice_size"] = 10
-    config = build_eval_config(HeadsSpec.from_dict(data))
+    config = build_eval_config(spec_from_dict(data))
     _, accuracy = head_metric(config, "species", "SparseCategoricalAccuracy")
     overall, by_island = accuracy.per_slice_thresholds
     assert list(by_island.slicing_specs) == [tfma.SlicingSpec(feature_keys=["island"])]
@@ -103,17 +103,17 @@ def test_per_slice_bounds_and_the_minimum_slice_size(penguins_spec):
 
 
 def test_custom_metrics_reach_tfma_by_module_with_their_config():
-    from pipeline.config import load_spec
-    from pipeline.eval_config import tfma_metric_name
-
     from conftest import ROOT
+
+    from components.spec import load_spec
+    from pipeline.eval_config import tfma_metric_name
 
     spec = load_spec(ROOT / "schemas" / "synthetic" / "heads.yaml")
     config = build_eval_config(spec)
     by_head = {m.output_names[0]: {c.class_name: c for c in m.metrics} for m in config.metrics_specs}
     angle = by_head["heading"]["MeanAngularErrorDegrees"]
     subset = by_head["segment"]["SubsetAccuracy"]
-    assert angle.module == subset.module == "components.metrics"
+    assert angle.module == subset.module == "components.trainer.metrics"
     # TFMA builds the metric objects the Evaluator will run from these configs.
     angle_metric = tfma.metrics.metric_specs.metric_instance(angle)
     subset_metric = tfma.metrics.metric_specs.metric_instance(subset)

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import PENGUINS_CSV, PENGUINS_HEADS, ROOT, run_cli
+
+from components.spec import spec_from_dict
 from pipeline import cli
-from pipeline.config import HeadsSpec
 
 pytestmark = pytest.mark.slow
 
@@ -70,7 +70,7 @@ def runs(tmp_path_factory):
         result = run_cli("run", "--data", str(PENGUINS_CSV), "--heads", str(heads), "--workdir", str(workdir),
                          "--schema", str(ROOT / "schemas" / "penguins" / "schema.pbtxt"))
         versions = sorted(p.name for p in (workdir / "serving").iterdir()) if (workdir / "serving").exists() else []
-        outcome[run] = (result, versions, HeadsSpec.from_dict(spec_for(run)))
+        outcome[run] = (result, versions, spec_from_dict(spec_for(run)))
     outcome["runs_list"] = run_cli("runs", "--workdir", str(workdir))
     heads = tmp / "heads_slice_bound.yaml"
     heads.write_text(yaml.safe_dump(spec_for("slice_bound")))

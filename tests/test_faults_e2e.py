@@ -18,10 +18,10 @@ import time
 
 import pytest
 import yaml
+from conftest import PENGUINS_CSV, PENGUINS_HEADS, ROOT, run_cli
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from conftest import PENGUINS_CSV, PENGUINS_HEADS, ROOT, run_cli
 from pipeline import cli, local_runner, results
 
 pytestmark = pytest.mark.slow

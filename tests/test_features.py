@@ -8,8 +8,8 @@ import tensorflow as tf
 import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata
 
-from components.transform_module import preprocessing_fn
-from pipeline.config import label_name, transformed_name, weight_name
+from components.spec import label_name, transformed_name, weight_name
+from components.transform.module import preprocessing_fn
 
 # Every column as a VarLenFeature, as the curated schema (no fixed shapes) makes them in the pipeline.
 RAW_SPEC = {
@@ -68,7 +68,7 @@ def test_missing_numeric_value_gets_the_mean_then_z_score(transformed):
 
 
 def test_numeric_values_that_are_not_finite_count_as_missing(tmp_path):
-    from components.features import numeric_feature
+    from components.transform.features import numeric_feature
 
     rows = [{"x": [1.0]}, {"x": [3.0]}, {"x": [math.nan]}, {"x": [math.inf]}, {"x": []}]
     metadata = dataset_metadata.DatasetMetadata.from_feature_spec({"x": tf.io.VarLenFeature(tf.float32)})
@@ -86,7 +86,8 @@ def test_categorical_values_index_a_vocabulary(transformed):
 
 
 def test_integer_categories_index_a_vocabulary_and_missing_ones_the_oov_bucket(tmp_path):
-    from components.features import OOV_BUCKETS, categorical_feature
+    from components.spec import OOV_BUCKETS
+    from components.transform.features import categorical_feature
 
     rows = [{"zip": [10115]}, {"zip": [10115]}, {"zip": [0]}, {"zip": []}]
     metadata = dataset_metadata.DatasetMetadata.from_feature_spec({"zip": tf.io.VarLenFeature(tf.int64)})
@@ -114,8 +115,8 @@ def test_regression_label_stays_in_its_units_and_missing_is_masked(transformed):
 
 
 def test_angle_labels_wrap_into_one_turn_and_missing_ones_are_masked():
-    from components.features import head_label_and_weight
-    from pipeline.config import HeadSpec
+    from components.spec import HeadSpec
+    from components.transform.features import head_label_and_weight
 
     head = HeadSpec(name="heading", label="heading", kind="angle", loss=None, threshold=None)
     column = tf.SparseTensor(indices=[[0, 0], [1, 0], [3, 0]], values=[0.5, 2 * math.pi + 0.25, -0.5],

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.inputs import count_rows, scan_split, with_known_batch_count
-from pipeline.config import label_name, weight_name
+from components.spec import label_name, weight_name
+from components.trainer.inputs import count_rows, scan_split, with_known_batch_count
 
 
 def transformed_batches(masses, weights, batch_size):

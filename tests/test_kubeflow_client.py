@@ -4,13 +4,12 @@ import re
 
 import pytest
 import yaml
+from kfp_api_stub import API, BodyError, KfpApiStub, validate
 
+from components.spec import SpecError
 from pipeline import cli
-from pipeline.config import SpecError
 from pipeline.kfp_client import check_cron, connect
 from pipeline.kubeflow_runner import KubeflowSettings, compile_pipeline
-
-from kfp_api_stub import API, BodyError, KfpApiStub, validate
 
 ROOT_URI = "gs://bucket/penguins/root"
 

@@ -6,14 +6,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import PENGUINS_HEADS, ROOT
 from google.protobuf import json_format
 
+from components.spec import SpecError
 from pipeline import cli
-from pipeline.config import SpecError
-from pipeline.kubeflow_runner import (IMAGE_PROJECT_DIR, KubeflowSettings, TrainerResources, compile_pipeline,
-                                      image_path)
-
-from conftest import PENGUINS_HEADS, ROOT
+from pipeline.kubeflow_runner import IMAGE_PROJECT_DIR, KubeflowSettings, TrainerResources, compile_pipeline, image_path
 
 IMAGE = "registry.example.com/ml/multihead:1.2.3"
 GPU_TYPE = "nvidia.com/gpu"
@@ -86,8 +84,8 @@ def test_no_path_of_the_build_machine_appears(compiled):
 def test_module_functions_are_import_paths(compiled):
     _, spec = compiled
     run_fn = spec.root.dag.tasks["Trainer"].inputs.parameters["run_fn"].runtime_value.constant_value.string_value
-    assert run_fn == "components.trainer_module.run_fn"
-    assert (ROOT / "components" / "trainer_module.py").exists()
+    assert run_fn == "components.trainer.module.run_fn"
+    assert (ROOT / "components" / "trainer" / "module.py").exists()
 
 
 def test_heavy_beam_args_reach_only_the_beam_heavy_components(compiled):

@@ -13,11 +13,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from pipeline.kubeflow_runner import IMAGE_PROJECT_DIR
-from pipeline.pipeline import PREPROCESSING_FN, RUN_FN, TRAINER_CODE, TRANSFORM_CODE
-
-from conftest import ROOT
+from pipeline.pipeline import PREPROCESSING_FN, RUN_FN, TRAINER_CODE, code_files, TRANSFORM_CODE
 
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
@@ -123,14 +122,14 @@ def _image_layout(destination: Path) -> Path:
 
 def test_context_holds_the_code_and_schemas_and_nothing_private():
     context = _context_files()
-    assert "components/trainer_module.py" in context and "schemas/penguins/schema.pbtxt" in context
+    assert "components/trainer/module.py" in context and "schemas/penguins/schema.pbtxt" in context
     for relative in context:
         assert relative.split("/")[0] in ("pipeline", "components", "schemas"), relative
         assert "__pycache__" not in relative and not relative.endswith(".pyc")
 
 
 def test_module_code_is_inside_the_image():
-    copied = {p.relative_to(ROOT).as_posix() for pattern in TRAINER_CODE + TRANSFORM_CODE for p in ROOT.glob(pattern)}
+    copied = {p.relative_to(ROOT).as_posix() for p in code_files(TRAINER_CODE + TRANSFORM_CODE)}
     assert copied <= set(_context_files())
 
 

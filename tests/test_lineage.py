@@ -2,6 +2,7 @@
 
 from ml_metadata.proto import metadata_store_pb2
 
+from components import records
 from pipeline import lineage
 
 
@@ -25,7 +26,7 @@ def with_a_failed_run(store, last_state=metadata_store_pb2.Execution.FAILED):
 def test_a_failure_message_is_kept_with_the_failed_execution_alone(memory_store):
     store, run = memory_store, with_a_failed_run(memory_store)
     assert lineage.record_failure_message(store, run, "SchemaAnomaliesError: column 'x' ...") == ["SchemaGate"]
-    messages = {lineage.node_id(store, e): lineage.failure_message(e) for e in store.get_executions()}
+    messages = {records.node_id(store, e): lineage.failure_message(e) for e in store.get_executions()}
     assert messages == {"StatisticsGen": None, "SchemaGate": "SchemaAnomaliesError: column 'x' ..."}
     # A message already there (TFX records its own for some failures) is not replaced.
     assert lineage.record_failure_message(store, run, "another message") == []
@@ -56,8 +57,8 @@ def test_a_stopped_runs_spec_hash_and_commit_are_kept_with_the_run_and_listed(me
 
 
 def test_the_runs_list_tells_a_stop_by_the_data_from_a_failure(memory_store):
+    from components.records import STOPS_BEFORE_TRANSFORM
     from pipeline import results
-    from pipeline.logs import STOPS_BEFORE_TRANSFORM
 
     store, run = memory_store, with_a_failed_run(memory_store)
     lineage.record_failure_message(store, run, f"SchemaAnomaliesError: data.csv does not fit the heads spec; "

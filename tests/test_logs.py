@@ -5,6 +5,7 @@ import warnings
 
 import pytest
 
+from components import records
 from pipeline import logs
 
 
@@ -58,7 +59,7 @@ def test_beams_logged_copy_of_a_gate_stop_goes_and_other_errors_keep_their_trace
     beam = logging.getLogger(logs.BEAM_ERROR_LOGGER)
     with caplog.at_level(logging.INFO):
         beam.error("data.csv does not fit the heads spec; %s:\n  column 'x' ... [while running 'Run[SchemaGate]']",
-                   logs.STOPS_BEFORE_TRANSFORM)
+                   records.STOPS_BEFORE_TRANSFORM)
         beam.error("ValueError: something broke [while running 'Run[Trainer]']")
     assert [r.getMessage() for r in caplog.records] == ["ValueError: something broke [while running 'Run[Trainer]']"]
 
@@ -80,5 +81,5 @@ def test_tfmas_division_warning_on_a_slice_without_positives_is_dropped_and_othe
         warnings.warn_explicit("invalid value encountered in divide", RuntimeWarning, "confusion_matrix_metrics.py",
                                553, module="tensorflow_model_analysis.metrics.confusion_matrix_metrics")
         warnings.warn_explicit("invalid value encountered in divide", RuntimeWarning, "model.py", 1,
-                               module="components.model")
+                               module="components.trainer.model")
     assert [w.filename for w in caught] == ["model.py"]

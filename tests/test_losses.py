@@ -7,12 +7,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tf_keras
-
-from components.losses import (AngularLoss, BinaryCrossentropyFromLogits, BinaryFocalLossFromLogits,
-                               SparseCategoricalCrossentropyFromLogits, StandardizedRegressionLoss, build_loss)
-from pipeline.config import LOSSES, HeadsSpec
-
 from conftest import one_head_spec
+
+from components.spec import LOSSES, spec_from_dict
+from components.trainer.losses import (
+    AngularLoss,
+    BinaryCrossentropyFromLogits,
+    BinaryFocalLossFromLogits,
+    SparseCategoricalCrossentropyFromLogits,
+    StandardizedRegressionLoss,
+    build_loss,
+)
 
 
 def sigmoid(z):
@@ -170,7 +175,7 @@ def spec_with_species_loss(penguins_spec, loss, class_subset=None):
     data["heads"][0]["loss"] = loss
     if class_subset:
         data["heads"][0]["class_subset"] = class_subset
-    return HeadsSpec.from_dict(data)
+    return spec_from_dict(data)
 
 
 def test_spec_class_weights_become_a_per_class_vector(penguins_spec):
@@ -194,16 +199,16 @@ def test_subset_loss_weighs_the_named_classes_more(penguins_spec):
 def test_spec_picks_binary_losses_and_their_parameters(penguins_spec):
     data = copy.deepcopy(penguins_spec.to_dict())
     data["heads"][1]["loss"] = {"name": "focal", "gamma": 1.5, "alpha": 0.4}
-    loss = build_loss(HeadsSpec.from_dict(data).head("sex"))
+    loss = build_loss(spec_from_dict(data).head("sex"))
     assert isinstance(loss, BinaryFocalLossFromLogits) and (loss.gamma, loss.alpha) == (1.5, 0.4)
     data["heads"][1]["loss"] = {"name": "binary_crossentropy", "pos_weight": 2.0}
-    assert build_loss(HeadsSpec.from_dict(data).head("sex")).pos_weight == 2.0
+    assert build_loss(spec_from_dict(data).head("sex")).pos_weight == 2.0
 
 
 def test_spec_pull_parameters_reach_the_regression_loss(penguins_spec):
     data = copy.deepcopy(penguins_spec.to_dict())
     data["heads"][2]["loss"] = {"name": "mae", "pull_weight": 0.1, "pull_target": -3.0}
-    loss = build_loss(HeadsSpec.from_dict(data).head("body_mass_g"), label_scale=800.0)
+    loss = build_loss(spec_from_dict(data).head("body_mass_g"), label_scale=800.0)
     assert (loss.kind, loss.pull_weight, loss.pull_target, loss.scale) == ("mae", 0.1, -3.0, 800.0)
 
 

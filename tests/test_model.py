@@ -7,15 +7,18 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tf_keras
-
-from components.losses import (BinaryCrossentropyFromLogits, SparseCategoricalCrossentropyFromLogits,
-                               StandardizedRegressionLoss, build_loss)
-from components.inputs import with_known_batch_count
-from components.model import LabelStats, build_model, label_stats
-from components.serving import serving_outputs
-from pipeline.config import transformed_name
-
 from conftest import one_head_spec
+
+from components.spec import transformed_name
+from components.trainer.inputs import with_known_batch_count
+from components.trainer.losses import (
+    BinaryCrossentropyFromLogits,
+    SparseCategoricalCrossentropyFromLogits,
+    StandardizedRegressionLoss,
+    build_loss,
+)
+from components.trainer.model import LabelStats, build_model, label_stats
+from components.trainer.serving import serving_outputs
 
 VOCAB_SIZES = {"island": 4}
 STATS = {"body_mass_g": LabelStats(mean=4200.0, std=800.0)}
@@ -158,7 +161,7 @@ def test_partly_masked_rows_count_for_nothing(model):
 
 
 def test_conditional_dense_uses_the_weights_of_the_predicted_class():
-    from components.model import ClassConditionalDense
+    from components.trainer.model import ClassConditionalDense
 
     layer = ClassConditionalDense(2)
     x = np.array([[1.0, 2.0], [3.0, -1.0], [0.5, 0.5]], np.float32)
@@ -172,7 +175,7 @@ def test_conditional_dense_uses_the_weights_of_the_predicted_class():
 
 
 def test_conditional_dense_on_a_binary_gate_takes_a_positive_logit_as_class_1():
-    from components.model import ClassConditionalDense
+    from components.trainer.model import ClassConditionalDense
 
     layer = ClassConditionalDense(1)
     x = np.array([[1.0], [1.0], [1.0]], np.float32)
@@ -200,7 +203,7 @@ def test_conditioned_head_passes_no_gradient_to_the_head_it_is_conditioned_on(pe
 
 
 def test_conditional_dense_round_trips_through_keras_serialization_with_its_l2():
-    from components.model import ClassConditionalDense
+    from components.trainer.model import ClassConditionalDense
 
     layer = ClassConditionalDense(3, kernel_regularizer=tf_keras.regularizers.L2(0.01), name="segment")
     again = tf_keras.layers.deserialize(tf_keras.layers.serialize(layer))
@@ -239,7 +242,7 @@ def test_label_stats_ignore_masked_rows():
 
 
 def test_subset_accuracy_counts_only_rows_of_the_subset():
-    from components.metrics import SubsetAccuracy
+    from components.trainer.metrics import SubsetAccuracy
 
     metric = SubsetAccuracy([1, 2])
     y_true = np.array([0, 1, 2, 2, 1])
@@ -254,7 +257,7 @@ def test_subset_accuracy_counts_only_rows_of_the_subset():
 
 
 def test_mean_angular_error_is_in_degrees_the_short_way_round():
-    from components.metrics import MeanAngularErrorDegrees
+    from components.trainer.metrics import MeanAngularErrorDegrees
 
     metric = MeanAngularErrorDegrees()
     y_true = np.array([0.1, np.pi, 1.0, 3.0], np.float32)
@@ -264,7 +267,7 @@ def test_mean_angular_error_is_in_degrees_the_short_way_round():
 
 
 def test_metrics_over_no_labelled_rows_are_nan_not_a_perfect_or_zero_score():
-    from components.metrics import MeanAngularErrorDegrees, SubsetAccuracy
+    from components.trainer.metrics import MeanAngularErrorDegrees, SubsetAccuracy
 
     angle, subset = MeanAngularErrorDegrees(), SubsetAccuracy([1])
     angle.update_state(np.array([1.0], np.float32), np.array([[0.0]], np.float32), sample_weight=np.zeros(1))
@@ -277,10 +280,9 @@ def test_metrics_over_no_labelled_rows_are_nan_not_a_perfect_or_zero_score():
 def quality_report(penguins_spec):
     """The quality report's 5-fold cross-validation on penguins (about 2 minutes on 2 cores)."""
     import pandas as pd
+    from conftest import PENGUINS_CSV, PENGUINS_HEADS
 
     from benchmarks.quality_report import cross_validate, read_schema
-
-    from conftest import PENGUINS_CSV, PENGUINS_HEADS
 
     frame = pd.read_csv(PENGUINS_CSV, keep_default_na=False, na_values=[""])
     return cross_validate(penguins_spec, frame, read_schema(PENGUINS_HEADS.parent / "schema.pbtxt"),
@@ -343,8 +345,8 @@ def test_quality_report_without_a_workdir_removes_the_folds_transform_output(pen
 @pytest.mark.parametrize("kind", ["regression", "binary", "multiclass", "angle"])
 def test_every_metric_the_spec_accepts_has_a_keras_metric_of_its_name(kind):
     # A metric added to config.METRICS without a Keras maker in build_metrics fails here.
-    from components.model import build_metrics
-    from pipeline.config import METRICS
+    from components.spec import METRICS
+    from components.trainer.model import build_metrics
 
     spec = one_head_spec(kind, metrics=list(METRICS[kind]))
     assert [m.name for m in build_metrics(spec.heads[0])] == list(METRICS[kind])

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import PENGUINS_CSV, PENGUINS_HEADS, ROOT, run_cli
 from ml_metadata.metadata_store import metadata_store
 
-from conftest import PENGUINS_CSV, PENGUINS_HEADS, ROOT, run_cli
 from pipeline import cli, local_runner, results
 
 pytestmark = pytest.mark.slow
@@ -161,11 +161,11 @@ def test_serving_default_agrees_with_what_the_evaluator_scored(run, run_result, 
 
 
 def test_the_pushed_model_reloads_with_the_keras_loader_given_components_model(run_result):
-    # As the README says, in a fresh process: importing components.model registers every custom object.
+    # As the README says, in a fresh process: importing components.trainer.model registers every custom object.
     import subprocess
     import sys
 
-    code = ("import components.model, tf_keras, sys; model = tf_keras.models.load_model(sys.argv[1]); "
+    code = ("import components.trainer.model, tf_keras, sys; model = tf_keras.models.load_model(sys.argv[1]); "
             "print(sorted(model.output_names))")
     result = subprocess.run([sys.executable, "-c", code, run_result.pushed_path], capture_output=True, text=True,
                             cwd=Path(__file__).resolve().parent.parent, timeout=300)

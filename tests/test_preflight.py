@@ -92,7 +92,7 @@ def test_serving_statistics_are_read_in_every_form_tfdv_writes(tmp_path, form):
 
 
 def test_a_file_that_is_not_statistics_is_named_with_the_forms_expected(tmp_path):
-    from pipeline.config import SpecError
+    from components.spec import SpecError
     from pipeline.preflight import read_statistics
 
     path = tmp_path / "serving.csv"

@@ -8,11 +8,16 @@ import threading
 import time
 
 import pytest
-
-from components.serving_dir import (PUSH_RECORD, STAGING_PREFIX, push_atomically, read_push_record, serving_versions,
-                                   version_serving)
-
 from conftest import ROOT
+
+from components.serving_dir import (
+    PUSH_RECORD,
+    STAGING_PREFIX,
+    push_atomically,
+    read_push_record,
+    serving_versions,
+    version_serving,
+)
 
 
 @pytest.fixture

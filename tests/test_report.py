@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from components.spec import HeadSpec, spec_from_dict
 from pipeline import cli, report
-from pipeline.config import HeadsSpec, HeadSpec
 
 EXPECTED_PLOTS = {
     "species": ["threshold", "slices", "confusion", "training"],
@@ -145,7 +145,7 @@ def test_parse_thresholds_reads_the_evaluators_config(penguins_spec):
 
     data = penguins_spec.to_dict()
     data["heads"][0]["threshold"]["per_slice"] = [{"slice": ["island"], "lower": 0.9}]
-    spec = HeadsSpec.from_dict(data)
+    spec = spec_from_dict(data)
     thresholds = report.parse_thresholds(build_eval_config(spec, baseline_heads=["species", "sex", "body_mass_g"]))
     species = thresholds["species"]
     assert (species.metric, species.lower, species.upper, species.change) == (

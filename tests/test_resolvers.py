@@ -2,8 +2,7 @@
 
 from tfx.types import standard_artifacts
 
-from pipeline.resolvers import (BlessedModelBeforeCandidateStrategy,
-                                blessed_model_before, statistics_of_previous_span)
+from pipeline.resolvers import BlessedModelBeforeCandidateStrategy, blessed_model_before, statistics_of_previous_span
 
 
 def model(artifact_id):

@@ -4,8 +4,8 @@ import json
 
 from google.protobuf import json_format
 
+from components.spec import spec_metric_name
 from pipeline.eval_config import build_eval_config
-from pipeline.config import spec_metric_name
 from pipeline.results import RunSummary, _thresholded_metrics, format_runs
 
 

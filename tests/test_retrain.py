@@ -8,14 +8,12 @@ import time
 from pathlib import Path
 
 import pytest
-
-from pipeline import cli
-from pipeline.config import SpecError
-from pipeline.data import example_gen_fingerprint, hidden_files, resolve_data, spans_on_disk
-from pipeline.retrain import (PipelineBusyError, SpanRun, finished_span_runs, unread_spans, workdir_busy,
-                              workdir_lock)
-
 from conftest import PENGUINS_HEADS, run_cli
+
+from components.spec import SpecError
+from pipeline import cli
+from pipeline.data import example_gen_fingerprint, hidden_files, resolve_data, spans_on_disk
+from pipeline.retrain import PipelineBusyError, SpanRun, finished_span_runs, unread_spans, workdir_busy, workdir_lock
 
 
 def touch(root: Path, *names: str) -> None:

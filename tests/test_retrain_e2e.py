@@ -27,11 +27,11 @@ import time
 import pandas as pd
 import pytest
 import yaml
+from conftest import PENGUINS_CSV, PENGUINS_HEADS, ROOT, run_cli
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
-from conftest import PENGUINS_CSV, PENGUINS_HEADS, ROOT, run_cli
 from pipeline import cli, local_runner, results
 from pipeline.data import example_gen_fingerprint
 from pipeline.retrain import finished_span_runs

@@ -4,10 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from ml_metadata.metadata_store import metadata_store
+from test_pipeline_e2e import example
 
 from pipeline import local_runner, results
-
-from test_pipeline_e2e import example
 
 pytestmark = pytest.mark.slow
 

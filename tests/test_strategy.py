@@ -8,11 +8,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tf_keras as keras
-
-from pipeline.strategy import (check_float32_outputs, non_float32_outputs, precision_policy, training_strategy,
-                               visible_gpus)
-
 from conftest import ROOT
+
+from components.trainer.strategy import (
+    check_float32_outputs,
+    non_float32_outputs,
+    precision_policy,
+    training_strategy,
+    visible_gpus,
+)
 
 
 @pytest.mark.parametrize("devices", [[], ["/gpu:0"]])
@@ -37,7 +41,7 @@ os.environ["TF_USE_LEGACY_KERAS"] = "1"
 import numpy as np, tensorflow as tf, tf_keras as keras
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from pipeline.strategy import training_strategy
+from components.trainer.strategy import training_strategy
 strategy = training_strategy([d.name for d in tf.config.list_logical_devices("CPU")])
 with strategy.scope():
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
@@ -79,7 +83,7 @@ def test_float16_head_outputs_are_refused_naming_the_heads():
     with precision_policy(True):
         model = _tiny_multihead(float32_heads=False)
     assert non_float32_outputs(model) == {"species": "float16", "body_mass_g": "float16"}
-    with pytest.raises(TypeError, match=r"'species': 'float16'.*components/model.py"):
+    with pytest.raises(TypeError, match=r"'species': 'float16'.*components/trainer/model.py"):
         check_float32_outputs(model)
 
 
@@ -91,8 +95,9 @@ def test_without_mixed_precision_the_policy_is_untouched():
 
 
 def test_project_model_trains_under_mixed_precision_with_float32_heads(penguins_spec):
-    from components.model import build_model
     from test_model import STATS, VOCAB_SIZES, batch
+
+    from components.trainer.model import build_model
 
     with precision_policy(True):
         model = build_model(penguins_spec, VOCAB_SIZES, STATS)

@@ -10,14 +10,21 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tf_keras
-
-from benchmarks.quality_report import (angular_error_deg, circular_mean, multihead_scores, predict_served, raw_rows,
-                                       read_schema, train_model, transform_in_memory)
-from components.serving import export_serving_model
-from data.synthetic import generate
-from pipeline.config import HeadsSpec, check_columns, load_spec
-
 from conftest import ROOT
+
+from benchmarks.quality_report import (
+    angular_error_deg,
+    circular_mean,
+    multihead_scores,
+    predict_served,
+    raw_rows,
+    read_schema,
+    train_model,
+    transform_in_memory,
+)
+from components.spec import check_columns, load_spec, spec_from_dict
+from components.trainer.serving import export_serving_model
+from data.synthetic import generate
 
 SPEC_PATH = ROOT / "schemas" / "synthetic" / "heads.yaml"
 SCHEMA_PATH = ROOT / "schemas" / "synthetic" / "schema.pbtxt"
@@ -117,7 +124,7 @@ def variant(spec, weighting):
         head["loss"] = VARIANTS[weighting].get(head["name"], head["loss"])
         if head["name"] in CONDITIONS[weighting]:
             head["conditioned_on"] = CONDITIONS[weighting][head["name"]]
-    return HeadsSpec.from_dict(data)
+    return spec_from_dict(data)
 
 
 def serialized_examples(rows: list[dict], spec) -> list[bytes]:

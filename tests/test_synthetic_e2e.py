@@ -7,13 +7,12 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
+from conftest import ROOT, run_cli
 from ml_metadata.metadata_store import metadata_store
 
+from components.spec import load_spec
 from data.synthetic import generate
 from pipeline import cli, local_runner, results
-from pipeline.config import load_spec
-
-from conftest import ROOT, run_cli
 
 pytestmark = pytest.mark.slow
 

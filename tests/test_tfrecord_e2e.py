@@ -6,8 +6,8 @@ import csv
 import re
 
 import pytest
-
 from conftest import PENGUINS_CSV, PENGUINS_HEADS, run_cli
+
 from pipeline import cli
 from pipeline.data import resolve_data
 

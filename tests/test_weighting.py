@@ -6,11 +6,10 @@ import glob
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from components.model import LabelStats, LossWeighting, build_model, dwa_factors
-from pipeline.config import HeadsSpec
-
 from test_model import STATS, VOCAB_SIZES, batch
+
+from components.spec import spec_from_dict
+from components.trainer.model import LabelStats, LossWeighting, build_model, dwa_factors
 
 HEADS = ["a", "b", "c"]
 LOSSES = tf.constant([0.5, 2.0, 1.0])
@@ -60,7 +59,7 @@ def test_dwa_keeps_weights_at_one_for_two_epochs_then_moves_them():
 def spec_with(penguins_spec, **training):
     data = copy.deepcopy(penguins_spec.to_dict())
     data["training"].update(training)
-    return HeadsSpec.from_dict(data)
+    return spec_from_dict(data)
 
 
 def epoch_scalars(log_dir) -> dict[str, list[float]]:
@@ -114,7 +113,7 @@ def test_dwa_weights_are_logged_and_move_after_two_epochs(penguins_spec, tmp_pat
 def test_fixed_weighting_logs_the_spec_weights(penguins_spec, tmp_path):
     data = copy.deepcopy(penguins_spec.to_dict())
     data["heads"][1]["loss_weight"] = 2.5
-    model = build_model(HeadsSpec.from_dict(data), VOCAB_SIZES, {"body_mass_g": LabelStats(4200.0, 800.0)})
+    model = build_model(spec_from_dict(data), VOCAB_SIZES, {"body_mass_g": LabelStats(4200.0, 800.0)})
     scalars = fit_logged(model, tmp_path, epochs=2)
     assert scalars["epoch_sex_weight"] == [2.5, 2.5] and scalars["epoch_species_weight"] == [1.0, 1.0]
     # The logged total is the weighted sum of the logged head losses (the same steps, so the same means).

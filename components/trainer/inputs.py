@@ -7,8 +7,8 @@ from typing import Mapping
 import numpy as np
 import tensorflow as tf
 
-from components.model import LabelStats, label_stats
-from pipeline.config import HeadsSpec, label_name, transformed_name, weight_name
+from components.spec import HeadsSpec, label_name, transformed_name, weight_name
+from components.trainer.model import LabelStats, label_stats
 
 
 def split_features_labels_weights(batch: Mapping[str, tf.Tensor], spec: HeadsSpec) -> tuple[dict, dict, dict]:

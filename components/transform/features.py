@@ -11,13 +11,18 @@ from typing import Mapping, Union
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from pipeline.config import (FeatureSpec, HeadSpec, HeadsSpec, label_name, transformed_name, vocabulary_name,
-                             weight_name)
+from components.spec import (
+    OOV_BUCKETS,
+    FeatureSpec,
+    HeadSpec,
+    HeadsSpec,
+    label_name,
+    transformed_name,
+    vocabulary_name,
+    weight_name,
+)
 
 RawColumn = Union[tf.Tensor, tf.SparseTensor]
-
-# Categorical values outside the training vocabulary, and missing ones, share this many extra buckets.
-OOV_BUCKETS = 1
 
 
 def one_value_per_row(column: tf.SparseTensor, values: tf.Tensor, default) -> tf.Tensor:

@@ -11,7 +11,7 @@ import math
 import tensorflow as tf
 import tf_keras as keras
 
-from pipeline.config import LOSSES, HeadSpec
+from components.spec import LOSSES, HeadSpec
 
 _PACKAGE = "multihead"
 
@@ -164,19 +164,29 @@ def class_weight_vector(head: HeadSpec) -> list[float]:
     return [named.get(c, 1.0) for c in head.classes] if named else []
 
 
+def _regression(head: HeadSpec, label_scale: float) -> keras.losses.Loss:
+    return StandardizedRegressionLoss(kind=head.loss.name, scale=label_scale, name=f"{head.name}_loss",
+                                      **head.loss.params)
+
+
+def _multiclass(head: HeadSpec, label_scale: float) -> keras.losses.Loss:
+    # The subset's extra weight is a class weight (class_weight_vector).
+    return SparseCategoricalCrossentropyFromLogits(label_smoothing=head.loss.params["label_smoothing"],
+                                                   class_weights=class_weight_vector(head), name=f"{head.name}_loss")
+
+
+# The registry's `keras_class` of each loss -> how to build it for a head (`label_scale`: a regression label's std).
+LOSS_BUILDERS = {
+    "StandardizedRegressionLoss": _regression,
+    "AngularLoss": lambda head, label_scale: AngularLoss(name=f"{head.name}_loss"),
+    "BinaryCrossentropyFromLogits": lambda head, label_scale: BinaryCrossentropyFromLogits(
+        pos_weight=head.loss.params["pos_weight"], name=f"{head.name}_loss"),
+    "BinaryFocalLossFromLogits": lambda head, label_scale: BinaryFocalLossFromLogits(
+        gamma=head.loss.params["gamma"], alpha=head.loss.params["alpha"], name=f"{head.name}_loss"),
+    "SparseCategoricalCrossentropyFromLogits": _multiclass,
+}
+
+
 def build_loss(head: HeadSpec, label_scale: float = 1.0) -> keras.losses.Loss:
     """The loss object for one head, as the spec names it; `label_scale` is a regression label's std."""
-    name, params = f"{head.name}_loss", head.loss.params
-    if head.kind == "regression":
-        return StandardizedRegressionLoss(kind=head.loss.name, scale=label_scale, name=name, **params)
-    if head.kind == "angle":
-        return AngularLoss(name=name)
-    if head.kind == "binary" and head.loss.name == "focal":
-        return BinaryFocalLossFromLogits(gamma=params["gamma"], alpha=params["alpha"], name=name)
-    if head.kind == "binary" and head.loss.name == "binary_crossentropy":
-        return BinaryCrossentropyFromLogits(pos_weight=params["pos_weight"], name=name)
-    if head.kind == "multiclass" and head.loss.name in ("sparse_categorical_crossentropy", "subset_crossentropy"):
-        # The subset's extra weight is a class weight (class_weight_vector).
-        return SparseCategoricalCrossentropyFromLogits(label_smoothing=params["label_smoothing"],
-                                                       class_weights=class_weight_vector(head), name=name)
-    raise NotImplementedError(f"{head.kind} loss {head.loss.name!r} has no Keras loss here (components/losses.py)")
+    return LOSS_BUILDERS[LOSSES[head.kind][head.loss.name].keras_class](head, label_scale)

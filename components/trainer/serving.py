@@ -12,7 +12,7 @@ from typing import Mapping
 import tensorflow as tf
 import tf_keras as keras
 
-from pipeline.config import HeadsSpec, predicted_class_name, transformed_name
+from components.spec import HeadsSpec, predicted_class_name, transformed_name
 
 
 def serving_outputs(spec: HeadsSpec, outputs: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:

@@ -1,16 +1,15 @@
-"""Entry point for the TFX Trainer (passed by import path: `components.trainer_module.run_fn`)."""
+"""Entry point for the TFX Trainer (passed by import path: `components.trainer.module.run_fn`)."""
 
 import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
 from tfx_bsl.public import tfxio
 
-from components.inputs import count_rows, scan_split, split_features_labels_weights, with_known_batch_count
-from components.model import build_model
-from components.serving import export_serving_model
-from components.features import OOV_BUCKETS
-from pipeline.config import HeadsSpec, vocabulary_name
-from pipeline.strategy import check_float32_outputs, precision_policy, training_strategy
+from components.spec import OOV_BUCKETS, spec_from_dict, vocabulary_name
+from components.trainer.inputs import count_rows, scan_split, split_features_labels_weights, with_known_batch_count
+from components.trainer.model import build_model
+from components.trainer.serving import export_serving_model
+from components.trainer.strategy import check_float32_outputs, precision_policy, training_strategy
 
 # Batches of the passes before training (row counts, label statistics): large, since nothing trains on them.
 _STATS_BATCH_SIZE = 4096
@@ -24,7 +23,7 @@ def _dataset(fn_args, files, tf_transform_output, batch_size: int, shuffle: bool
 
 def run_fn(fn_args) -> None:
     """Called by the Trainer; `fn_args.custom_config['heads_spec']` is the validated heads spec as a dict."""
-    spec = HeadsSpec.from_dict(fn_args.custom_config["heads_spec"], partial=True)
+    spec = spec_from_dict(fn_args.custom_config["heads_spec"], partial=True)
     training = spec.training
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
 

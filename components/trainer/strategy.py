@@ -58,4 +58,4 @@ def check_float32_outputs(model: keras.Model) -> None:
     wrong = non_float32_outputs(model)
     if wrong:
         raise TypeError(f"mixed precision: head output(s) {wrong} are not float32; build each head's last layer "
-                        f"with dtype='float32' (components/model.py)")
+                        f"with dtype='float32' (components/trainer/model.py)")

@@ -18,9 +18,9 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from components.losses import build_loss
-from components.metrics import MeanAngularErrorDegrees, SubsetAccuracy
-from pipeline.config import LOSS_WEIGHTINGS, HeadSpec, HeadsSpec, transformed_name
+from components.spec import LOSS_WEIGHTINGS, METRICS, HeadSpec, HeadsSpec, transformed_name
+from components.trainer import metrics as custom_metrics
+from components.trainer.losses import build_loss
 
 _PACKAGE = "multihead"
 
@@ -153,21 +153,17 @@ def build_head(head: HeadSpec, trunk: tf.Tensor, stats: LabelStats | None, l2: f
 
 
 def build_metrics(head: HeadSpec) -> list[keras.metrics.Metric]:
-    """Keras metrics for training logs, one per metric the spec names for the head; outputs are logits."""
-    makers = {
-        ("multiclass", "accuracy"): lambda: keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
-        ("multiclass", "subset_accuracy"): lambda: SubsetAccuracy(
-            [head.classes.index(c) for c in head.class_subset], name="subset_accuracy"),
-        ("binary", "accuracy"): lambda: keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0),
-        ("binary", "auc"): lambda: keras.metrics.AUC(name="auc", from_logits=True),
-        ("binary", "precision"): lambda: keras.metrics.Precision(name="precision", thresholds=0.0),
-        ("binary", "recall"): lambda: keras.metrics.Recall(name="recall", thresholds=0.0),
-        ("regression", "mae"): lambda: keras.metrics.MeanAbsoluteError(name="mae"),
-        ("regression", "mse"): lambda: keras.metrics.MeanSquaredError(name="mse"),
-        ("regression", "rmse"): lambda: keras.metrics.RootMeanSquaredError(name="rmse"),
-        ("angle", "angular_error_deg"): lambda: MeanAngularErrorDegrees(name="angular_error_deg"),
-    }
-    return [makers[(head.kind, m)]() for m in head.metrics]
+    """Keras metrics for training logs, one per metric the spec names for the head, as the registry declares them
+    (its `logits_config`: the training model outputs logits)."""
+    metrics = []
+    for name in head.metrics:
+        record = METRICS[head.kind][name]
+        metric_class = getattr(custom_metrics if record.custom else keras.metrics, record.keras_class)
+        config = dict(record.logits_config)
+        if record.needs_class_subset:
+            config["class_indices"] = [head.classes.index(c) for c in head.class_subset]
+        metrics.append(metric_class(name=record.name, **config))
+    return metrics
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
