@@ -26,7 +26,7 @@ from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 from benchmarks.beam_options import SETTINGS  # noqa: E402  (the same settings as the whole-pipeline measurement)
 from benchmarks.floors import newest_path  # noqa: E402
 from components.spec import load_spec  # noqa: E402
-from pipeline.eval_config import build_eval_config  # noqa: E402
+from pipeline.definition.eval_config import build_eval_config  # noqa: E402
 
 # TFMA's per-example metric work: the metric combiners' add_input, called once per example, slice and metric.
 _METRIC_WORK = ("metrics_plots_and_validations_evaluator.py", "add_input")

@@ -104,8 +104,8 @@ def time_components(examples_uri: str, spec, schema_file: str, workdir: str) -> 
     from tfx.orchestration import pipeline as tfx_pipeline  # noqa: PLC0415
     from tfx.types import artifact_utils, standard_artifacts  # noqa: PLC0415
 
-    from pipeline import local_runner  # noqa: PLC0415
-    from pipeline.pipeline import DIRECT_RUNNER_WORKER_SOFTWARE, transform_component  # noqa: PLC0415
+    from pipeline.definition.factory import DIRECT_RUNNER_WORKER_SOFTWARE, transform_component  # noqa: PLC0415
+    from pipeline.runners import local as local_runner  # noqa: PLC0415
 
     examples = Importer(source_uri=examples_uri, artifact_type=standard_artifacts.Examples,
                         properties={"split_names": artifact_utils.encode_split_names(["train", "eval"])}

@@ -1,6 +1,6 @@
 """Beam worker processes for large data, measured: the ExampleGen and the Evaluator alone, per Beam setting.
 
-What `--beam-workers` rests on (pipeline/local_runner.py), one measurement after the other in this invocation:
+What `--beam-workers` rests on (pipeline/runners/local.py), one measurement after the other in this invocation:
 
 - ExampleGen: CsvExampleGen with the pipeline's input config (every `*.csv` of `--data`, split 2:1 into train
   and eval) in a one-component TFX pipeline, per setting: seconds, and the files it wrote per split.
@@ -39,8 +39,8 @@ def example_gen_seconds(data_dir: str, beam_args: list[str]) -> tuple[float, dic
     from tfx.orchestration import pipeline as tfx_pipeline  # noqa: PLC0415
     from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner  # noqa: PLC0415
 
-    from pipeline.data import resolve_data  # noqa: PLC0415
-    from pipeline.pipeline import DIRECT_RUNNER_WORKER_SOFTWARE, example_gen_component  # noqa: PLC0415
+    from pipeline.definition.data import resolve_data  # noqa: PLC0415
+    from pipeline.definition.factory import DIRECT_RUNNER_WORKER_SOFTWARE, example_gen_component  # noqa: PLC0415
 
     root = tempfile.mkdtemp(prefix="worker_processes_")
     example_gen = example_gen_component(resolve_data(Path(data_dir), "csv")[0])
@@ -88,7 +88,7 @@ def main() -> None:
     from benchmarks.evaluator_options import analyse  # noqa: PLC0415 - imports TFMA
     from benchmarks.floors import newest_path  # noqa: PLC0415
     from components.spec import load_spec  # noqa: PLC0415
-    from pipeline.eval_config import build_eval_config  # noqa: PLC0415
+    from pipeline.definition.eval_config import build_eval_config  # noqa: PLC0415
 
     artifacts = os.path.join(args.workdir, "artifacts")
     model_dir = newest_path(os.path.join(artifacts, "Trainer", "model", "*", "Format-Serving"), "Trainer model")

@@ -1,10 +1,17 @@
-"""TFX module code: Transform's `preprocessing_fn`, the Trainer's `run_fn`, and the pure builders they call.
+"""The code that runs inside the pipeline's components, in layers (pyproject.toml's import-linter contracts):
 
-Every process that runs this code must use tf_keras (Keras 2): TF Transform's layer and TFMA 0.47 are tf_keras,
-and TFX's own penguin example fails under Keras 3 on this stack. `TF_USE_LEGACY_KERAS` only takes effect if it
-is set before TensorFlow is first imported, so it is set here too, for processes that import this package first.
+- `spec`: the heads spec and its registry of losses and metrics (no TensorFlow; imports nothing else here);
+- `records`, `serving_dir`: what the components write (ML Metadata keys, the serving directory's layout);
+- `transform`, `trainer`: the module code of Transform and the Trainer; `schema_gate`, `pusher`: the custom
+  components.
+
+The Keras choice is made here, once, for every process of the project: TF Transform's layer and TFMA 0.47 are
+tf_keras (Keras 2), and TFX's own penguin example fails under Keras 3 on this stack. `TF_USE_LEGACY_KERAS` takes
+effect only if set before TensorFlow is first imported, and every project module imports this package first
+(a component's module function by its import path, the command line through `pipeline`).
 """
 
 import os
 
-os.environ["TF_USE_LEGACY_KERAS"] = "1"
+KERAS_CHOICE = {"TF_USE_LEGACY_KERAS": "1"}
+os.environ.update(KERAS_CHOICE)

@@ -22,28 +22,11 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, component_spec, standard_artifacts, standard_component_specs
 from tfx.utils import io_utils, json_utils, proto_utils
 
-from components.records import ALREADY_SERVING_KEY, EVAL_METRICS_KEY, ROLLED_BACK_KEY, examples_span
+from components.records import ALREADY_SERVING_KEY, EVAL_METRICS_KEY, ROLLED_BACK_KEY, candidate_metrics, examples_span
 from components.serving_dir import earlier_push, push_atomically
 
 EXAMPLES_KEY = "examples"
 EVALUATION_KEY = "evaluation"
-
-
-def candidate_metrics(evaluation_uri: str) -> dict[str, dict[str, float]]:
-    """The candidate model's metrics on the whole eval split, from TFMA's output: `{head: {metric: value}}`."""
-    import tensorflow_model_analysis as tfma  # noqa: PLC0415 - heavy; only where metrics are read
-
-    values: dict[str, dict[str, float]] = {}
-    for metrics in tfma.load_metrics(evaluation_uri):
-        if metrics.slice_key.single_slice_keys:
-            continue
-        for kv in metrics.metric_keys_and_values:
-            key = kv.key
-            if key.is_diff or key.model_name not in ("", tfma.CANDIDATE_KEY):
-                continue
-            if kv.value.HasField("double_value"):
-                values.setdefault(key.output_name, {})[key.name] = kv.value.double_value.value
-    return values
 
 
 class AtomicPushExecutor(tfx_pusher_executor.Executor):

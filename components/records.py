@@ -99,3 +99,20 @@ def model_heads(store, model_id: int) -> Optional[list[str]]:
     (trainer,) = store.get_executions_by_id([events[0].execution_id])
     heads = json_property(trainer, "custom_config").get("heads_spec", {}).get("heads")
     return [h["name"] for h in heads] if heads else None
+
+
+def candidate_metrics(evaluation_uri: str) -> dict[str, dict[str, float]]:
+    """The candidate model's metrics on the whole eval split, from TFMA's output: `{head: {metric: value}}`."""
+    import tensorflow_model_analysis as tfma  # noqa: PLC0415 - heavy; only where metrics are read
+
+    values: dict[str, dict[str, float]] = {}
+    for metrics in tfma.load_metrics(evaluation_uri):
+        if metrics.slice_key.single_slice_keys:
+            continue
+        for kv in metrics.metric_keys_and_values:
+            key = kv.key
+            if key.is_diff or key.model_name not in ("", tfma.CANDIDATE_KEY):
+                continue
+            if kv.value.HasField("double_value"):
+                values.setdefault(key.output_name, {})[key.name] = kv.value.double_value.value
+    return values

@@ -1,17 +1,16 @@
-"""Shared fixtures. Every test process uses tf_keras: the variable must be set before TensorFlow is imported."""
+"""Shared fixtures. Every test process uses tf_keras: `components` makes that choice, before any test module
+imports TensorFlow."""
 
 import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Optional
 
-os.environ["TF_USE_LEGACY_KERAS"] = "1"
+import pytest
 
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Optional  # noqa: E402
-
-import pytest  # noqa: E402
-
-from components.spec import HeadsSpec, load_spec, spec_from_dict  # noqa: E402
+import components  # noqa: F401 - the Keras choice, before TensorFlow
+from components.spec import HeadsSpec, load_spec, spec_from_dict
 
 ROOT = Path(__file__).resolve().parent.parent
 PENGUINS_CSV = ROOT / "data" / "penguins" / "penguins.csv"

@@ -10,7 +10,10 @@ from conftest import PENGUINS_CSV, PENGUINS_HEADS, run_cli
 from ml_metadata.metadata_store import metadata_store
 
 from components.spec import load_spec
-from pipeline import cli, local_runner, results
+from pipeline import cli
+from pipeline.definition.provenance import project_git_commit
+from pipeline.read import results
+from pipeline.runners import local as local_runner
 
 HEADER = PENGUINS_CSV.read_text().splitlines()[0]
 ROWS = PENGUINS_CSV.read_text().splitlines()[1:]
@@ -153,7 +156,7 @@ def test_the_runs_list_shows_the_stopped_runs_spec_and_commit_printed_once(rejec
     listing = run_cli("runs", "--workdir", str(workdir))
     (line,) = listing.stdout.strip().splitlines()[1:]
     assert "stopped by the data at SchemaGate" in line
-    assert load_spec(PENGUINS_HEADS).fingerprint() in line and cli.project_git_commit()[:12] in line
+    assert load_spec(PENGUINS_HEADS).fingerprint() in line and project_git_commit()[:12] in line
     # The gate's findings once, after RUN STOPPED: not also in Beam's logged copy of the error.
     assert result.stderr.count("does not match the curated schema") == 1, result.stderr[-3000:]
 

@@ -8,6 +8,8 @@ import pytest
 from conftest import PENGUINS_CSV, PENGUINS_HEADS, ROOT, run_cli
 
 from pipeline import cli
+from pipeline.cli import run as run_commands
+from pipeline.operations import run as run_use_case
 
 
 def test_help_does_not_import_tensorflow():
@@ -90,10 +92,10 @@ def test_beam_workers_must_be_auto_or_a_count(tmp_path):
 
 def test_help_states_the_input_size_the_local_runner_uses():
     # The help text cannot import the local runner (TFX); this keeps the two in step.
-    from pipeline import local_runner  # noqa: PLC0415
+    from pipeline.runners import local as local_runner  # noqa: PLC0415
 
     parser = argparse.ArgumentParser()
-    cli.add_run_arguments(parser)
+    run_commands.add_run_arguments(parser)
     run_help = next(a.help for a in parser._actions if "--beam-workers" in a.option_strings)
     assert f"from {local_runner.WORKER_PROCESSES_FROM_BYTES // 2**20} MiB of input on" in run_help
     assert f"up to {local_runner.MAX_WORKERS}" in run_help
@@ -103,10 +105,10 @@ def test_a_feature_given_two_types_reads_as_the_datas_fault_naming_the_column():
     # As tfx_bsl's decoder words it, wrapped by Beam.
     error = ('RuntimeError: INVALID_ARGUMENT: Feature had wrong type, expected float_list, found int64_list for '
              'feature "f1" [while running \'GenerateStatistics[train]/...\']')
-    assert cli.mixed_feature_types(error, "/data/*") == (
+    assert run_use_case.mixed_feature_types(error, "/data/*") == (
         "/data/*: column 'f1' holds int64 values in some examples and float values in others; a feature has one "
         "type in every example (write it as one type, e.g. every number as float)")
-    assert cli.mixed_feature_types("KeyError: 'count'", "/data/*") is None
+    assert run_use_case.mixed_feature_types("KeyError: 'count'", "/data/*") is None
 
 
 def test_a_serving_dir_that_cannot_be_a_folder_exits_2_before_anything_runs(tmp_path):
@@ -125,9 +127,9 @@ def test_a_serving_dir_that_cannot_be_a_folder_exits_2_before_anything_runs(tmp_
 def test_an_older_copy_of_the_model_is_not_called_serving(tmp_path):
     for version in ("1795521086", "1795523054"):
         (tmp_path / version).mkdir()
-    assert cli.already_serving_message(str(tmp_path / "1795523054"), tmp_path) == (
+    assert run_commands.already_serving_message(str(tmp_path / "1795523054"), tmp_path) == (
         f"nothing new to push: this model is already serving as {tmp_path / '1795523054'}")
-    message = cli.already_serving_message(str(tmp_path / "1795521086"), tmp_path)
+    message = run_commands.already_serving_message(str(tmp_path / "1795521086"), tmp_path)
     assert message.startswith(f"not pushed: this model is already in the serving directory as "
                               f"{tmp_path / '1795521086'}, but the newer version 1795523054 is the one serving")
     assert f"python -m pipeline rollback --serving-dir {tmp_path}" in message
@@ -143,26 +145,26 @@ def test_ctrl_c_inside_a_component_reads_as_interrupted_through_beams_wrapping()
         except RuntimeError as outer:
             return outer
 
-    assert cli.was_interrupted(wrapped(KeyboardInterrupt()))
-    assert cli.was_interrupted(KeyboardInterrupt())
-    assert not cli.was_interrupted(wrapped(ValueError("a real failure")))
+    assert run_use_case.was_interrupted(wrapped(KeyboardInterrupt()))
+    assert run_use_case.was_interrupted(KeyboardInterrupt())
+    assert not run_use_case.was_interrupted(wrapped(ValueError("a real failure")))
 
 
 def test_a_workdir_that_holds_another_pipelines_runs_refuses_a_renamed_spec(memory_store, tmp_path):
     from ml_metadata.proto import metadata_store_pb2
 
     from components.spec import SpecError
-    from pipeline.lineage import pipeline_names
+    from pipeline.read.lineage import pipeline_names
 
     store = memory_store
     pipeline_type = store.put_context_type(metadata_store_pb2.ContextType(name="pipeline"))
     store.put_contexts([metadata_store_pb2.Context(type_id=pipeline_type, name="penguins")])
     assert pipeline_names(store) == ["penguins"]
-    cli.check_one_pipeline_per_workdir(store, "penguins", tmp_path, tmp_path / "heads.yaml")
+    run_use_case.check_one_pipeline_per_workdir(store, "penguins", tmp_path, tmp_path / "heads.yaml")
     with pytest.raises(SpecError, match=r"heads.yaml: name: the spec names pipeline 'penguins_v2', but --workdir "
                                         r".* holds the runs and serving versions of 'penguins'; .* set name: "
                                         r"penguins again, or pass another --workdir"):
-        cli.check_one_pipeline_per_workdir(store, "penguins_v2", tmp_path, tmp_path / "heads.yaml")
+        run_use_case.check_one_pipeline_per_workdir(store, "penguins_v2", tmp_path, tmp_path / "heads.yaml")
 
 
 def test_retrain_with_a_renamed_spec_exits_2_before_looking_at_spans(tmp_path):
@@ -170,7 +172,7 @@ def test_retrain_with_a_renamed_spec_exits_2_before_looking_at_spans(tmp_path):
     from ml_metadata.metadata_store import metadata_store
     from ml_metadata.proto import metadata_store_pb2
 
-    from pipeline import local_runner
+    from pipeline.runners import local as local_runner
 
     workdir = tmp_path / "w"
     workdir.mkdir()

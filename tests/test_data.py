@@ -5,7 +5,7 @@ import os
 import pytest
 
 from components.spec import SpecError
-from pipeline.data import resolve_data
+from pipeline.definition.data import resolve_data
 
 
 def folder(tmp_path, *names):

@@ -4,7 +4,7 @@ import pytest
 import tensorflow_model_analysis as tfma
 
 from components.spec import label_name, spec_from_dict, weight_name
-from pipeline.eval_config import HeadsChangedError, build_eval_config
+from pipeline.definition.eval_config import HeadsChangedError, build_eval_config
 
 
 def test_one_metrics_spec_per_head_with_its_own_label_and_weight(penguins_spec):
@@ -106,7 +106,7 @@ def test_custom_metrics_reach_tfma_by_module_with_their_config():
     from conftest import ROOT
 
     from components.spec import load_spec
-    from pipeline.eval_config import tfma_metric_name
+    from pipeline.definition.eval_config import tfma_metric_name
 
     spec = load_spec(ROOT / "schemas" / "synthetic" / "heads.yaml")
     config = build_eval_config(spec)

@@ -8,8 +8,8 @@ from kfp_api_stub import API, BodyError, KfpApiStub, validate
 
 from components.spec import SpecError
 from pipeline import cli
-from pipeline.kfp_client import check_cron, connect
-from pipeline.kubeflow_runner import KubeflowSettings, compile_pipeline
+from pipeline.runners.kfp_client import check_cron, connect
+from pipeline.runners.kubeflow import KubeflowSettings, compile_pipeline
 
 ROOT_URI = "gs://bucket/penguins/root"
 

@@ -11,7 +11,13 @@ from google.protobuf import json_format
 
 from components.spec import SpecError
 from pipeline import cli
-from pipeline.kubeflow_runner import IMAGE_PROJECT_DIR, KubeflowSettings, TrainerResources, compile_pipeline, image_path
+from pipeline.runners.kubeflow import (
+    IMAGE_PROJECT_DIR,
+    KubeflowSettings,
+    TrainerResources,
+    compile_pipeline,
+    image_path,
+)
 
 IMAGE = "registry.example.com/ml/multihead:1.2.3"
 GPU_TYPE = "nvidia.com/gpu"
@@ -147,7 +153,7 @@ def test_image_path_maps_project_files_and_refuses_others(tmp_path):
 
 
 def test_default_beam_args_are_the_local_runners_in_process_ones():
-    from pipeline.local_runner import IN_PROCESS_BEAM_ARGS
+    from pipeline.runners.local import IN_PROCESS_BEAM_ARGS
 
     assert KubeflowSettings.beam_args == IN_PROCESS_BEAM_ARGS
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from pipeline.kubeflow_runner import IMAGE_PROJECT_DIR
-from pipeline.pipeline import PREPROCESSING_FN, RUN_FN, TRAINER_CODE, code_files, TRANSFORM_CODE
+from pipeline.definition.factory import PREPROCESSING_FN, RUN_FN, TRAINER_CODE, TRANSFORM_CODE, code_files
+from pipeline.runners.kubeflow import IMAGE_PROJECT_DIR
 
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"

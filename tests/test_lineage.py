@@ -3,7 +3,7 @@
 from ml_metadata.proto import metadata_store_pb2
 
 from components import records
-from pipeline import lineage
+from pipeline.read import lineage
 
 
 def with_a_failed_run(store, last_state=metadata_store_pb2.Execution.FAILED):
@@ -44,7 +44,7 @@ def test_the_message_is_where_tfx_keeps_an_execution_result_and_reads_back_with_
 
 
 def test_a_stopped_runs_spec_hash_and_commit_are_kept_with_the_run_and_listed(memory_store):
-    from pipeline import results
+    from pipeline.read import results
 
     store, run = memory_store, with_a_failed_run(memory_store)
     assert lineage.run_provenance(run) == {}
@@ -58,7 +58,7 @@ def test_a_stopped_runs_spec_hash_and_commit_are_kept_with_the_run_and_listed(me
 
 def test_the_runs_list_tells_a_stop_by_the_data_from_a_failure(memory_store):
     from components.records import STOPS_BEFORE_TRANSFORM
-    from pipeline import results
+    from pipeline.read import results
 
     store, run = memory_store, with_a_failed_run(memory_store)
     lineage.record_failure_message(store, run, f"SchemaAnomaliesError: data.csv does not fit the heads spec; "
@@ -67,7 +67,7 @@ def test_the_runs_list_tells_a_stop_by_the_data_from_a_failure(memory_store):
 
 
 def test_a_component_that_broke_reads_as_failed(memory_store):
-    from pipeline import results
+    from pipeline.read import results
 
     store, run = memory_store, with_a_failed_run(memory_store)
     lineage.record_failure_message(store, run, "ValueError: something broke")
@@ -77,7 +77,7 @@ def test_a_component_that_broke_reads_as_failed(memory_store):
 def test_a_component_that_failed_before_tfx_recorded_an_outcome_reads_as_failed_not_interrupted(memory_store):
     """ExampleGen's driver failing on a file leaves its execution RUNNING; the command caught the error, so the
     run was not killed."""
-    from pipeline import results
+    from pipeline.read import results
 
     store, run = memory_store, with_a_failed_run(memory_store, metadata_store_pb2.Execution.RUNNING)
     assert results._outcome(results.run_summaries(store)[0], running=False) == "interrupted at SchemaGate"
@@ -87,7 +87,7 @@ def test_a_component_that_failed_before_tfx_recorded_an_outcome_reads_as_failed_
 
 
 def test_the_span_of_a_run_that_stopped_before_example_gen_recorded_it_is_listed(memory_store):
-    from pipeline import results
+    from pipeline.read import results
 
     store, run = memory_store, with_a_failed_run(memory_store)
     assert results.run_summaries(store)[0].span is None

@@ -3,7 +3,7 @@
 import pytest
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline import local_runner
+from pipeline.runners import local as local_runner
 
 
 @pytest.mark.parametrize("input_mib,workers,expected_roles", [

@@ -6,7 +6,7 @@ import warnings
 import pytest
 
 from components import records
-from pipeline import logs
+from pipeline.cli import logs
 
 
 @pytest.fixture

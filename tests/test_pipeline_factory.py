@@ -8,9 +8,8 @@ import pytest
 from tfx.proto import transform_pb2
 from tfx.utils import proto_utils
 
-from pipeline import local_runner
-from pipeline.data import DataSource
-from pipeline.pipeline import (
+from pipeline.definition.data import DataSource
+from pipeline.definition.factory import (
     DIRECT_RUNNER_WORKER_SOFTWARE,
     PREPROCESSING_FN,
     PROJECT_ROOT,
@@ -22,6 +21,7 @@ from pipeline.pipeline import (
     module_code_fingerprint,
     needs_no_tfx_package,
 )
+from pipeline.runners import local as local_runner
 
 
 def build(spec, tmp_path, data=None, schema="schemas/penguins/schema.pbtxt", component_beam_args=None):

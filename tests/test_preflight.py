@@ -5,7 +5,7 @@ import gzip
 import pytest
 import tensorflow as tf
 
-from pipeline.preflight import DataError, check_tfrecord_files, has_tfrecord_record
+from pipeline.operations.preflight import DataError, check_tfrecord_files, has_tfrecord_record
 
 CSV_TEXT = "temp,humidity,region\n14.2,0.5,north\n"
 
@@ -78,7 +78,7 @@ def serving_statistics():
 def test_serving_statistics_are_read_in_every_form_tfdv_writes(tmp_path, form):
     from google.protobuf import text_format
 
-    from pipeline.preflight import read_statistics
+    from pipeline.operations.preflight import read_statistics
 
     statistics, path = serving_statistics(), tmp_path / "stats"
     if form == "tfrecord":     # what tfdv.generate_statistics_from_csv(..., output_path=...) writes
@@ -93,7 +93,7 @@ def test_serving_statistics_are_read_in_every_form_tfdv_writes(tmp_path, form):
 
 def test_a_file_that_is_not_statistics_is_named_with_the_forms_expected(tmp_path):
     from components.spec import SpecError
-    from pipeline.preflight import read_statistics
+    from pipeline.operations.preflight import read_statistics
 
     path = tmp_path / "serving.csv"
     path.write_text("island,year\nDream,2008\n")

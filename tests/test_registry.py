@@ -9,12 +9,12 @@ import tensorflow_model_analysis as tfma
 import tf_keras as keras
 from conftest import one_head_spec
 
-from components.trainer import losses
 from components.spec import LOSSES, METRICS, SpecError, spec_from_dict, spec_metric_name
 from components.spec.registry import reported_name_of_class
+from components.trainer import losses
 from components.trainer import metrics as custom_metrics
 from components.trainer.model import build_metrics
-from pipeline.eval_config import CUSTOM_METRICS_MODULE, metric_config
+from pipeline.definition.eval_config import CUSTOM_METRICS_MODULE, metric_config
 
 LOSS_RECORDS = [record for by_name in LOSSES.values() for record in by_name.values()]
 METRIC_RECORDS = [record for by_name in METRICS.values() for record in by_name.values()]

@@ -13,7 +13,8 @@ import pytest
 from PIL import Image
 
 from components.spec import HeadSpec, spec_from_dict
-from pipeline import cli, report
+from pipeline import cli
+from pipeline.read import report
 
 EXPECTED_PLOTS = {
     "species": ["threshold", "slices", "confusion", "training"],
@@ -141,7 +142,7 @@ def test_parse_metrics_keeps_candidate_baseline_and_too_small_slices():
 
 
 def test_parse_thresholds_reads_the_evaluators_config(penguins_spec):
-    from pipeline.eval_config import build_eval_config  # noqa: PLC0415
+    from pipeline.definition.eval_config import build_eval_config  # noqa: PLC0415
 
     data = penguins_spec.to_dict()
     data["heads"][0]["threshold"]["per_slice"] = [{"slice": ["island"], "lower": 0.9}]
@@ -330,7 +331,7 @@ def test_plots_agree_with_the_evaluator(penguins_run, run_report_path):
     rows are the ones the Evaluator scored."""
     from ml_metadata.metadata_store import metadata_store  # noqa: PLC0415
 
-    from pipeline import local_runner  # noqa: PLC0415
+    from pipeline.runners import local as local_runner  # noqa: PLC0415
 
     workdir, _ = penguins_run
     store = metadata_store.MetadataStore(local_runner.metadata_config(str(workdir / "metadata.sqlite")))

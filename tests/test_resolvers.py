@@ -2,7 +2,11 @@
 
 from tfx.types import standard_artifacts
 
-from pipeline.resolvers import BlessedModelBeforeCandidateStrategy, blessed_model_before, statistics_of_previous_span
+from pipeline.definition.resolvers import (
+    BlessedModelBeforeCandidateStrategy,
+    blessed_model_before,
+    statistics_of_previous_span,
+)
 
 
 def model(artifact_id):
@@ -60,7 +64,7 @@ def test_previous_span_is_the_newest_artifact_of_the_span_before():
 def test_only_statistics_whose_data_passed_the_gate_are_a_drift_reference(memory_store):
     from ml_metadata.proto import metadata_store_pb2
 
-    from pipeline.resolvers import statistics_that_passed_the_gate
+    from pipeline.definition.resolvers import statistics_that_passed_the_gate
 
     store = memory_store
     statistics_type = store.put_artifact_type(metadata_store_pb2.ArtifactType(name="ExampleStatistics"))

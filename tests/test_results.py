@@ -5,8 +5,8 @@ import json
 from google.protobuf import json_format
 
 from components.spec import spec_metric_name
-from pipeline.eval_config import build_eval_config
-from pipeline.results import RunSummary, _thresholded_metrics, format_runs
+from pipeline.definition.eval_config import build_eval_config
+from pipeline.read.results import RunSummary, _thresholded_metrics, format_runs
 
 
 def test_thresholded_metric_of_each_head_comes_from_the_evaluators_own_config(penguins_spec):
@@ -73,7 +73,7 @@ def test_a_bound_missing_on_a_slice_says_tfma_suppressed_it_and_nan_that_no_row_
     import tensorflow as tf
     from tensorflow_model_analysis.proto import validation_result_pb2
 
-    from pipeline.results import NO_LABELLED_ROWS_NOTE, SUPPRESSED_SLICE_NOTE, describe_failures
+    from pipeline.read.results import NO_LABELLED_ROWS_NOTE, SUPPRESSED_SLICE_NOTE, describe_failures
 
     result = validation_result_pb2.ValidationResult(validation_ok=False)
     torgersen = result.metric_validations_per_slice.add()
@@ -109,7 +109,7 @@ def test_the_baselines_heads_are_those_of_a_model_in_the_serving_directory(memor
 
     from ml_metadata.proto import metadata_store_pb2 as mlmd
 
-    from pipeline.results import latest_blessed_model_heads
+    from pipeline.read.results import latest_blessed_model_heads
 
     store = memory_store
     model_type = store.put_artifact_type(mlmd.ArtifactType(name="Model"))
@@ -134,7 +134,7 @@ def test_the_baselines_heads_are_those_of_a_model_in_the_serving_directory(memor
 
 
 def test_the_run_table_says_when_a_head_within_its_bound_failed_against_the_baseline():
-    from pipeline.results import HeadResult, RunResult, format_table
+    from pipeline.read.results import HeadResult, RunResult, format_table
 
     heads = (HeadResult("species", "accuracy", 0.98, ">= 0.95", True),
              HeadResult("sex", "accuracy", 0.7, ">= 0.8", False),
@@ -145,7 +145,7 @@ def test_the_run_table_says_when_a_head_within_its_bound_failed_against_the_base
 
 
 def test_the_run_table_says_no_for_a_head_that_met_its_overall_bound_but_failed_on_a_slice():
-    from pipeline.results import HeadResult, RunResult, format_table
+    from pipeline.read.results import HeadResult, RunResult, format_table
 
     heads = (HeadResult("sky", "accuracy", 0.78, ">= 0.6", False, failed_slices=("station=harbor",)),
              HeadResult("frost", "accuracy", 0.9, ">= 0.8", False, failed_against_baseline=True,

@@ -12,8 +12,16 @@ from conftest import PENGUINS_HEADS, run_cli
 
 from components.spec import SpecError
 from pipeline import cli
-from pipeline.data import example_gen_fingerprint, hidden_files, resolve_data, spans_on_disk
-from pipeline.retrain import PipelineBusyError, SpanRun, finished_span_runs, unread_spans, workdir_busy, workdir_lock
+from pipeline.definition.data import example_gen_fingerprint, hidden_files, resolve_data, spans_on_disk
+from pipeline.operations import run as run_use_case
+from pipeline.operations.retrain import (
+    PipelineBusyError,
+    SpanRun,
+    finished_span_runs,
+    unread_spans,
+    workdir_busy,
+    workdir_lock,
+)
 
 
 def touch(root: Path, *names: str) -> None:
@@ -92,9 +100,9 @@ def test_spans_passed_over_are_those_after_the_first_read_and_before_the_newest(
     ("*/span-{SPAN}.csv", None),                   # no one path holds span 3 alone
 ])
 def test_the_run_command_for_one_span_passed_over_reads_that_span_alone(tmp_path, pattern, path):
-    from pipeline.data import DataSource  # noqa: PLC0415
+    from pipeline.definition.data import DataSource  # noqa: PLC0415
 
-    found = cli.one_span_path(DataSource(str(tmp_path), pattern, span=4), 3)
+    found = run_use_case.one_span_path(DataSource(str(tmp_path), pattern, span=4), 3)
     assert found == (tmp_path / path if path else None)
 
 
@@ -133,7 +141,7 @@ def test_span_patterns_that_cannot_be_read_name_the_problem(tmp_path, pattern, w
 
 def test_a_second_holder_of_the_workdir_lock_fails_at_once_naming_the_first(tmp_path):
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from pipeline.retrain import workdir_lock\n"
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from pipeline.operations.retrain import workdir_lock\n"
                                f"with workdir_lock(Path({str(tmp_path)!r})):\n"
                                "    print('held', flush=True); time.sleep(60)"],
         stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent)

@@ -32,9 +32,11 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
-from pipeline import cli, local_runner, results
-from pipeline.data import example_gen_fingerprint
-from pipeline.retrain import finished_span_runs
+from pipeline import cli
+from pipeline.definition.data import example_gen_fingerprint
+from pipeline.operations.retrain import finished_span_runs
+from pipeline.read import results
+from pipeline.runners import local as local_runner
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,9 @@ from conftest import PENGUINS_CSV, PENGUINS_HEADS, ROOT, run_cli
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline import cli, local_runner, results
+from pipeline import cli
+from pipeline.read import results
+from pipeline.runners import local as local_runner
 
 pytestmark = pytest.mark.slow
 

@@ -6,7 +6,8 @@ import tensorflow as tf
 from ml_metadata.metadata_store import metadata_store
 from test_pipeline_e2e import example
 
-from pipeline import local_runner, results
+from pipeline.read import results
+from pipeline.runners import local as local_runner
 
 pytestmark = pytest.mark.slow
 

@@ -6,7 +6,7 @@ import pytest
 
 from components.serving_dir import earlier_push, push_atomically, read_push_record, served_model_uris, serving_versions
 from pipeline import cli
-from pipeline.serving_versions import ROLLED_BACK_DIR, prune_versions, rollback, served_version
+from pipeline.operations.serving_versions import ROLLED_BACK_DIR, prune_versions, rollback, served_version
 
 
 def _model(tmp_path, name: str) -> str:

@@ -12,7 +12,9 @@ from ml_metadata.metadata_store import metadata_store
 
 from components.spec import load_spec
 from data.synthetic import generate
-from pipeline import cli, local_runner, results
+from pipeline import cli
+from pipeline.read import results
+from pipeline.runners import local as local_runner
 
 pytestmark = pytest.mark.slow
 

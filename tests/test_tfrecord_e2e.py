@@ -9,7 +9,7 @@ import pytest
 from conftest import PENGUINS_CSV, PENGUINS_HEADS, run_cli
 
 from pipeline import cli
-from pipeline.data import resolve_data
+from pipeline.definition.data import resolve_data
 
 pytestmark = pytest.mark.slow
 

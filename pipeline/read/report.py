@@ -198,7 +198,7 @@ def parse_metrics(metrics_for_slices: Iterable[Any]) -> EvalMetrics:
 
 
 def parse_thresholds(eval_config) -> dict[str, HeadThreshold]:
-    """`{head: HeadThreshold}` from a TFMA EvalConfig as `pipeline.eval_config.build_eval_config` writes it."""
+    """`{head: HeadThreshold}` from a TFMA EvalConfig as `pipeline.definition.eval_config.build_eval_config` writes it."""
     thresholds = {}
     for spec in eval_config.metrics_specs:
         for metric in spec.metrics:
@@ -468,7 +468,7 @@ def find_run(store, run: Optional[str] = None):
     Raises:
       ReportError: no such run.
     """
-    from pipeline.results import pipeline_runs  # noqa: PLC0415
+    from pipeline.read.results import pipeline_runs  # noqa: PLC0415
 
     runs = pipeline_runs(store)
     if not runs:
@@ -572,7 +572,10 @@ def gather_report(store, run) -> RunReport:
 
     from components import records  # noqa: PLC0415
     from components.serving_dir import PUSH_RECORD, read_push_record  # noqa: PLC0415
-    from pipeline import lineage, results  # noqa: PLC0415
+    from pipeline.read import (
+        lineage,  # noqa: PLC0415
+        results,
+    )
 
     notes: list[str] = []
     executions = results.executions_by_node(store, run)
@@ -916,21 +919,3 @@ def write_report_or_warn(store, workdir: Path) -> Optional[Path]:
         return None
     print(f"report: {path} ({time.monotonic() - started:.1f} s)", flush=True)
     return path
-
-
-def report_command(workdir: Path, run: Optional[str]) -> int:
-    """`python -m pipeline report`: re-creates one run's report from the workdir's ML Metadata; prints its path.
-
-    Raises:
-      ReportError: the workdir holds no ML Metadata store, or no such run.
-    """
-    metadata_path = Path(workdir) / "metadata.sqlite"
-    if not metadata_path.exists():
-        raise ReportError(f"--workdir: {workdir} holds no ML Metadata store (metadata.sqlite)")
-    from ml_metadata.metadata_store import metadata_store  # noqa: PLC0415
-
-    from pipeline import local_runner  # noqa: PLC0415
-
-    store = metadata_store.MetadataStore(local_runner.metadata_config(str(metadata_path)))
-    print(write_report(store, Path(workdir), run))
-    return 0

@@ -24,11 +24,11 @@ from tfx.types import Channel, standard_artifacts
 from components.pusher import AtomicPusher
 from components.schema_gate import SchemaGate
 from components.spec import HeadsSpec
-from pipeline.data import EXAMPLE_GEN_SPLIT, DataSource
-from pipeline.eval_config import build_eval_config
-from pipeline.resolvers import BlessedModelBeforeCandidateStrategy, PreviousSpanStatisticsStrategy
+from pipeline import PROJECT_ROOT
+from pipeline.definition.data import EXAMPLE_GEN_SPLIT, DataSource
+from pipeline.definition.eval_config import build_eval_config
+from pipeline.definition.resolvers import BlessedModelBeforeCandidateStrategy, PreviousSpanStatisticsStrategy
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PREPROCESSING_FN = "components.transform.module.preprocessing_fn"
 RUN_FN = "components.trainer.module.run_fn"
 
@@ -130,7 +130,7 @@ def create_pipeline(*, name: str, root: str, data: DataSource, spec: HeadsSpec, 
       provenance: facts recorded beside every pushed model (spec hash, git commit, training settings).
       compare_with_baseline: resolve the latest blessed model as the Evaluator's baseline; False leaves the
         resolver out (absolute bounds only), for orchestrators that cannot run resolver tasks.
-      local_resolvers: the local runner's resolver strategies (pipeline/resolvers.py): the baseline is the newest
+      local_resolvers: the local runner's resolver strategies (pipeline/definition/resolvers.py): the baseline is the newest
         blessed model older than the candidate (so an unchanged rerun comes wholly from the cache), and the
         previous span's statistics reach the drift check. Kubeflow's V2 compiler takes neither: False uses TFX's
         LatestBlessedModelStrategy and checks no drift between spans.

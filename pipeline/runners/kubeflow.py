@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Optional
 
 from components.spec import HeadsSpec, SpecError
-from pipeline.data import DataSource
+from pipeline import PROJECT_ROOT
+from pipeline.definition.data import DataSource
 
 # Where the Dockerfile installs the project inside the image (its WORKDIR and PYTHONPATH).
 IMAGE_PROJECT_DIR = "/opt/multihead"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # Backends that run the compiled PipelineSpec, with the name each gives an NVIDIA GPU in a ResourceSpec.
 BACKEND_KFP = "kfp"         # open-source Kubeflow Pipelines 2.x: the type is the Kubernetes resource name
@@ -143,7 +143,7 @@ def build_kubeflow_pipeline(spec: HeadsSpec, settings: KubeflowSettings, name: O
                             provenance: Optional[dict] = None):
     """The pipeline of `create_pipeline` with the Kubeflow runner's settings applied (no ML Metadata config:
     the backend provides its own store)."""
-    from pipeline.pipeline import create_pipeline  # noqa: PLC0415
+    from pipeline.definition.factory import create_pipeline  # noqa: PLC0415
 
     settings.validate()
     tfx_pipeline = create_pipeline(
@@ -179,77 +179,3 @@ def compile_pipeline(spec: HeadsSpec, settings: KubeflowSettings, output: Path, 
         output_dir=str(output.parent), output_filename=output.name)
     runner.run(tfx_pipeline)
     return output
-
-
-def settings_from_args(args, spec_path: Path) -> KubeflowSettings:
-    """KubeflowSettings from the `compile` command's flags; the schema defaults to the one beside the heads spec,
-    at its path inside the image."""
-    schema = args.schema
-    if schema is None and not args.infer_schema and (spec_path.parent / "schema.pbtxt").exists():
-        schema = image_path(spec_path.parent / "schema.pbtxt")
-    trainer = TrainerResources(cpu_limit=args.trainer_cpu, memory_limit_gb=args.trainer_memory_gb,
-                               accelerator_type=args.gpu_type, accelerator_count=args.gpu_count)
-    beam_args = tuple(args.beam_args) if args.beam_args else KubeflowSettings.beam_args
-    return KubeflowSettings(image=args.image, pipeline_root=args.pipeline_root, data_root=args.data_root,
-                            data_pattern=args.data_pattern, data_format=args.format, serving_dir=args.serving_dir,
-                            schema_path=schema, backend=args.backend, beam_args=beam_args,
-                            heavy_beam_args=tuple(args.heavy_beam_args or ()), trainer=trainer,
-                            enable_cache=not args.no_cache, compare_with_baseline=not args.no_baseline)
-
-
-def add_compile_parser(commands) -> None:
-    """Registers `compile` on the CLI's subparsers."""
-    p = commands.add_parser("compile", help="compile the pipeline for Kubeflow Pipelines (PipelineSpec YAML)",
-                            description="Compile the pipeline with KubeflowV2DagRunner; every cluster detail is a "
-                                        "flag. The spec names --image; the pipeline root is passed again at "
-                                        "submit/schedule.")
-    p.add_argument("--heads", required=True, help="heads spec YAML (embedded in the compiled spec)")
-    p.add_argument("--output", required=True, help="PipelineSpec file to write (.yaml)")
-    p.add_argument("--image", required=True, help="the project's image (see Dockerfile), e.g. REGISTRY/multihead:TAG")
-    p.add_argument("--pipeline-root", required=True, help="artifact root as the cluster sees it (gs://, s3://, ...)")
-    p.add_argument("--data-root", required=True, help="folder of the input records as the pods see it")
-    p.add_argument("--data-pattern", default="*.csv", help="file pattern in --data-root; may hold {SPAN} "
-                                                           "(default *.csv)")
-    p.add_argument("--format", choices=("csv", "tfrecord"), default="csv", help="input format (default csv)")
-    p.add_argument("--serving-dir", required=True, help="TensorFlow Serving base directory as the pods see it")
-    p.add_argument("--schema", help=f"curated schema as the pods see it (default: schema.pbtxt beside the heads "
-                                    f"spec, at its path in the image under {IMAGE_PROJECT_DIR})")
-    p.add_argument("--infer-schema", action="store_true", help="no curated schema: SchemaGen infers one")
-    p.add_argument("--name", help="pipeline name (default: the spec's name)")
-    p.add_argument("--backend", choices=sorted(DEFAULT_ACCELERATOR), default=BACKEND_KFP,
-                   help="kfp: open-source Kubeflow Pipelines; vertex: Vertex AI Pipelines (default kfp)")
-    p.add_argument("--gpu-type", help="Trainer accelerator type (default: nvidia.com/gpu for kfp, "
-                                      "NVIDIA_TESLA_T4 for vertex)")
-    p.add_argument("--gpu-count", type=int, default=1, help="Trainer GPUs (0: CPU only; default 1)")
-    p.add_argument("--trainer-cpu", type=float, default=4.0, help="Trainer CPU limit (default 4)")
-    p.add_argument("--trainer-memory-gb", type=float, default=16.0, help="Trainer memory limit in GB (default 16)")
-    p.add_argument("--beam-arg", action="append", dest="beam_args", metavar="ARG",
-                   help="Beam option of every Beam component, repeatable (default: DirectRunner in the "
-                        "component's own process)")
-    p.add_argument("--heavy-beam-arg", action="append", dest="heavy_beam_args", metavar="ARG",
-                   help="Beam option for StatisticsGen, Transform and Evaluator only, repeatable (e.g. "
-                        "--runner=DataflowRunner, --project=..., --region=...)")
-    p.add_argument("--no-cache", action="store_true", help="compile with caching off")
-    p.add_argument("--no-baseline", action="store_true",
-                   help="leave out the latest-blessed-model resolver: the Evaluator judges absolute bounds only "
-                        "(for a backend that does not run resolver tasks; see README, Kubeflow backends)")
-
-
-def compile_command(args) -> int:
-    from components.spec import load_spec  # noqa: PLC0415
-    from pipeline.cli import project_git_commit  # noqa: PLC0415
-
-    spec_path = Path(args.heads)
-    spec = load_spec(spec_path)
-    settings = settings_from_args(args, spec_path)
-    settings.validate()
-    provenance = {"heads_spec_fingerprint": spec.fingerprint(), "git_commit": project_git_commit(),
-                  "training": spec.to_dict()["training"], "heads": [h.name for h in spec.heads],
-                  "image": settings.image}
-    output = compile_pipeline(spec, settings, Path(args.output), args.name, provenance)
-    gpus = settings.trainer.accelerator_count
-    print(f"compiled {args.name or spec.name} for {settings.backend} into {output}\n"
-          f"  image {settings.image}; Trainer: {f'{gpus} x {settings.accelerator_type()}' if gpus else 'no GPU'}, "
-          f"{settings.trainer.cpu_limit:g} CPU, {settings.trainer.memory_limit_gb:g} GB\n"
-          f"  pass the pipeline root ({settings.pipeline_root}) again to submit/schedule")
-    return 0

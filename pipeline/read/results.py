@@ -16,14 +16,15 @@ from components.records import (
     EVAL_METRICS_KEY,
     ROLLED_BACK_KEY,
     STOPS_BEFORE_TRANSFORM,
+    candidate_metrics,
     examples_span,
     exec_property,
     json_property,
     model_heads,
     node_id,
 )
-from components.spec import HeadsSpec, reported_name_of_class, spec_metric_name
-from pipeline.lineage import failure_message, run_provenance
+from components.spec import METRICS, HeadsSpec, reported_name_of_class, spec_metric_name
+from pipeline.read.lineage import failure_message, run_provenance
 
 
 @dataclasses.dataclass(frozen=True)
@@ -198,8 +199,6 @@ def describe_failures(evaluation_uri: str) -> list[str]:
 
 def read_run_result(store: metadata_store.MetadataStore, spec: HeadsSpec) -> RunResult:
     """The per-head table, blessing and pushed path of the newest run in `store`."""
-    from components.pusher import candidate_metrics  # noqa: PLC0415
-    from pipeline.eval_config import tfma_metric_name  # noqa: PLC0415
 
     outputs = latest_run_outputs(store)
     evaluation = outputs.get("Evaluator", {}).get("evaluation", [])
@@ -212,7 +211,7 @@ def read_run_result(store: metadata_store.MetadataStore, spec: HeadsSpec) -> Run
                   for name, value in metrics.items()}
         failed = _failures(evaluation_uri)
         for head in spec.heads:
-            name = tfma_metric_name(head, head.threshold.metric)
+            name = METRICS[head.kind][head.threshold.metric].reported_as
             bound = (f">= {head.threshold.lower:g}" if head.threshold.lower is not None
                      else f"<= {head.threshold.upper:g}")
             value, kinds = values.get((head.name, name)), failed.get((head.name, name), set())
@@ -298,8 +297,6 @@ def recorded_metrics(pushed_model, evaluation_uri: str) -> dict[str, dict[str, f
     value = pushed_model.custom_properties.get(EVAL_METRICS_KEY) if pushed_model is not None else None
     if value is not None and value.string_value:
         return json.loads(value.string_value)
-    from components.pusher import candidate_metrics  # noqa: PLC0415 - imports TFMA
-
     return candidate_metrics(evaluation_uri)
 
 
