@@ -1,5 +1,5 @@
 # Two commands do everything on a fresh machine: `make demo` (the pipeline on the bundled penguins data)
-# and `make test`. Both first build .venv from the lock with uv.
+# and `make test`. Both first build .venv from the lock with uv and install the project into it (editable).
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -8,38 +8,42 @@ UV_VERSION := 0.13.9
 PYTHON310 ?= $(or $(lastword $(sort $(wildcard $(or $(PYENV_ROOT),$(HOME)/.pyenv)/versions/3.10.*/bin/python3.10))),python3.10)
 # uv from PATH, or installed into .tools/ on first use (pip from the registry; no other download).
 UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+# Test workers: the end-to-end modules run in parallel, each module's shared runs in one worker.
+TEST_WORKERS ?= 2
 
-# tf_keras (Keras 2) in every process, set before TensorFlow is imported: see README "Keras".
-export TF_USE_LEGACY_KERAS := 1
-export PYTHONPATH := $(CURDIR)
 export PYTHONWARNINGS := ignore::FutureWarning
 
-.PHONY: demo test test-fast lock venv audit clean
+.PHONY: demo test test-fast lint lock venv audit clean
 
 venv: $(VENV)/.installed
 
 .tools/bin/uv:
 	python3 -m pip install --quiet --target .tools "uv==$(UV_VERSION)"
 
-$(VENV)/.installed: requirements.lock | $(filter .tools/bin/uv,$(UV))
+$(VENV)/.installed: requirements.lock pyproject.toml | $(filter .tools/bin/uv,$(UV))
 	$(UV) venv --allow-existing --python "$(PYTHON310)" $(VENV)
 	$(UV) pip sync --python $(PY) requirements.lock
+	$(UV) pip install --python $(PY) --no-deps --editable .
 	touch $@
 
 lock: | $(filter .tools/bin/uv,$(UV))
-	$(UV) pip compile --python "$(PYTHON310)" --python-version 3.10 requirements.in -o requirements.lock
+	$(UV) pip compile --python "$(PYTHON310)" --python-version 3.10 --extra dev pyproject.toml -o requirements.lock
 
 demo: venv
-	$(PY) -m pipeline run --data data/penguins/penguins.csv --heads schemas/penguins/heads.yaml --workdir runs/penguins
+	$(VENV)/bin/multihead run --data data/penguins/penguins.csv --heads schemas/penguins/heads.yaml --workdir runs/penguins
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 test: venv
-	$(PY) -m pytest tests
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup tests
+
+test-fast: venv
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup tests -m "not slow"
 
 audit: | $(filter .tools/bin/uv,$(UV))
 	PATH="$(dir $(UV)):$$PATH" .ci/audit requirements.lock
-
-test-fast: venv
-	$(PY) -m pytest tests -m "not slow"
 
 clean:
 	rm -rf runs .pytest_cache .tools

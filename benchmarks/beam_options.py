@@ -2,7 +2,7 @@
 
 Runs `python -m pipeline run` on the bundled penguins data once per setting, each in a fresh workdir (no cache),
 one after the other in this same invocation, and prints per-component seconds and each setting's ratio to the
-in-process baseline. Usage: `make venv && .venv/bin/python benchmarks/beam_options.py [--json OUT]`.
+in-process baseline. Usage: `make venv && .venv/bin/python -m benchmarks.beam_options [--json OUT]`.
 """
 
 import argparse
@@ -26,7 +26,7 @@ def run_once(beam_args: list[str], workdir: Path) -> dict:
     cmd = [sys.executable, "-m", "pipeline", "run", "--data", "data/penguins/penguins.csv",
            "--heads", "schemas/penguins/heads.yaml", "--workdir", str(workdir)]
     cmd += [f"--beam-arg={a}" for a in beam_args]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_USE_LEGACY_KERAS": "1"}
+    env = {**os.environ}
     started = time.monotonic()
     result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     total = time.monotonic() - started

@@ -10,7 +10,7 @@ Rows without the head's label, or without the given head's, are left out, as the
 
 It tells a hard fold split from a weak model: the report's split (20240601) is scored first, then the others.
 
-Usage: `.venv/bin/python benchmarks/conditional_ceiling.py [--head sex --given species --fold-seeds ...]`.
+Usage: `.venv/bin/python -m benchmarks.conditional_ceiling [--head sex --given species --fold-seeds ...]`.
 """
 
 import argparse
@@ -18,17 +18,13 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+import numpy as np
+import pandas as pd
+
+from benchmarks.quality_report import FOLD_SEED, FOLDS, baseline_pipeline, fold_splits, labelled_targets
+from components.spec import HeadsSpec, load_spec
+
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from benchmarks.quality_report import FOLD_SEED, FOLDS, baseline_pipeline, fold_splits, labelled_targets  # noqa: E402
-from components.spec import HeadsSpec, load_spec  # noqa: E402
-
-
 def per_class_accuracy(spec: HeadsSpec, head: str, given: str, train: pd.DataFrame, test: pd.DataFrame,
                        predict_given: bool) -> float:
     """Accuracy of one logistic regression per class of `given`, picked by its true or predicted class."""

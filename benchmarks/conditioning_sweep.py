@@ -9,33 +9,32 @@ prints per head both means and their paired difference over the (fold seed, mode
 The default fold seeds leave out the report's own (20240601) on purpose: `conditioned_on: species` was chosen for
 the penguins `sex` head on these seeds, then scored once on the report's split.
 
-Usage: `.venv/bin/python benchmarks/conditioning_sweep.py [--heads HEADS.yaml --data CSV --json OUT]`.
+Usage: `.venv/bin/python -m benchmarks.conditioning_sweep [--heads HEADS.yaml --data CSV --json OUT]`.
 """
 
+import components  # noqa: F401 - the Keras choice (tf_keras), before TensorFlow loads
+
+# isort: split
 import os
 
-os.environ["TF_USE_LEGACY_KERAS"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import argparse  # noqa: E402
-import dataclasses  # noqa: E402
-import json  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Optional, Sequence  # noqa: E402
+import argparse
+import dataclasses
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from benchmarks import quality_report
+from components.spec import HeadsSpec, load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from benchmarks import quality_report  # noqa: E402
-from components.spec import HeadsSpec, load_spec  # noqa: E402
-
 FOLD_SEEDS = (1, 2, 3, 4, 5)
 MODEL_SEEDS = (42, 7, 123)
 

@@ -6,27 +6,27 @@ process, and prints each setting's seconds and its ratio to in-process. With `--
 also profiled, and the share of TFMA's per-example metric work (its combiners' `add_input`) is printed.
 
 Usage (after a run of the synthetic data, e.g. the benchmark's 100k run):
-  .venv/bin/python benchmarks/evaluator_options.py --workdir runs/benchmarks/run_100000 \
+  .venv/bin/python -m benchmarks.evaluator_options --workdir runs/benchmarks/run_100000 \
       --heads schemas/synthetic/heads.yaml [--profile]
 """
 
+import components  # noqa: F401 - the Keras choice (tf_keras), before TensorFlow loads
+
+# isort: split
+import argparse
+import cProfile
 import os
+import pstats
+import tempfile
+import time
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # before TensorFlow loads: TFMA 0.47 is tf_keras
+import tensorflow_model_analysis as tfma
+from apache_beam.options.pipeline_options import PipelineOptions
 
-import argparse  # noqa: E402
-import cProfile  # noqa: E402
-import pstats  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-
-import tensorflow_model_analysis as tfma  # noqa: E402
-from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
-
-from benchmarks.beam_options import SETTINGS  # noqa: E402  (the same settings as the whole-pipeline measurement)
-from benchmarks.floors import newest_path  # noqa: E402
-from components.spec import load_spec  # noqa: E402
-from pipeline.definition.eval_config import build_eval_config  # noqa: E402
+from benchmarks.beam_options import SETTINGS  # the same settings as the whole-pipeline measurement
+from benchmarks.floors import newest_path
+from components.spec import load_spec
+from pipeline.definition.eval_config import build_eval_config
 
 # TFMA's per-example metric work: the metric combiners' add_input, called once per example, slice and metric.
 _METRIC_WORK = ("metrics_plots_and_validations_evaluator.py", "add_input")

@@ -14,36 +14,36 @@ Run by benchmarks/run_benchmarks.py: `python -m benchmarks.floors --workdir W --
 [--trainer-wall-s S]`; prints its results as one JSON line last on stdout.
 """
 
+import components  # noqa: F401 - the Keras choice (tf_keras), before TensorFlow loads
+
+# isort: split
+import argparse
+import csv
+import glob
+import json
 import os
+import sys
+import time
+from pathlib import Path
+from typing import Optional, Sequence
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # before TensorFlow loads: the model is tf_keras
+import numpy as np
+import tensorflow as tf
+import tensorflow_transform as tft
+import tf_keras as keras
 
-import argparse  # noqa: E402
-import csv  # noqa: E402
-import glob  # noqa: E402
-import json  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Optional, Sequence  # noqa: E402
-
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tensorflow_transform as tft  # noqa: E402
-import tf_keras as keras  # noqa: E402
-
-import components.trainer.losses  # noqa: E402,F401  (registers the custom objects the SavedModel names)
-import components.trainer.metrics  # noqa: E402,F401
-from components.spec import (  # noqa: E402
-    OOV_BUCKETS,  # noqa: E402
+import components.trainer.losses  # noqa: F401 - registers the custom objects the SavedModel names
+import components.trainer.metrics  # noqa: F401
+from components.spec import (
+    OOV_BUCKETS,
     HeadsSpec,
     load_spec,
     transformed_name,
     vocabulary_name,
 )
-from components.trainer.inputs import scan_split, split_features_labels_weights  # noqa: E402
-from components.trainer.model import build_model  # noqa: E402
-from components.trainer.serving import serving_feature_spec  # noqa: E402
+from components.trainer.inputs import scan_split, split_features_labels_weights
+from components.trainer.model import build_model
+from components.trainer.serving import serving_feature_spec
 
 SERVING_BATCH = 1000
 SINGLE_CALLS = 300          # batch-1 calls timed, for p50/p99
@@ -221,8 +221,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parser.parse_args(argv)
     spec = load_spec(Path(args.heads))
     artifacts = os.path.join(args.workdir, "artifacts")  # the pipeline root `python -m pipeline run` uses
-    tf_transform_output = tft.TFTransformOutput(newest_path(os.path.join(artifacts, "Transform", "transform_graph", "*"),
-                                                        "Transform graph"))
+    transform_graph = newest_path(os.path.join(artifacts, "Transform", "transform_graph", "*"), "Transform graph")
+    tf_transform_output = tft.TFTransformOutput(transform_graph)
     train_dir = newest_path(os.path.join(artifacts, "Transform", "transformed_examples", "*", "Split-train"),
                         "transformed train split")
     results = {} if args.serving_only else {"trainer": trainer_floor(spec, tf_transform_output, train_dir)}
@@ -233,8 +233,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                                   ratio=round(pipeline_rate / results["trainer"]["examples_per_s"], 3))
     pushed = sorted(glob.glob(os.path.join(args.workdir, "serving", "[0-9]*")))
     # Not blessed means nothing pushed; the Trainer's exported model is the same SavedModel the Pusher copies.
-    model_dir = pushed[-1] if pushed else newest_path(os.path.join(artifacts, "Trainer", "model", "*", "Format-Serving"),
-                                                  "Trainer model")
+    model_dir = pushed[-1] if pushed else newest_path(
+        os.path.join(artifacts, "Trainer", "model", "*", "Format-Serving"), "Trainer model")
     results["serving"] = serving_floor(spec, model_dir, args.data, tf_transform_output.raw_feature_spec())
     results["serving"]["pushed"] = bool(pushed)
     print(json.dumps(results), flush=True)

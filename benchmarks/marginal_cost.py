@@ -13,24 +13,24 @@ Usage (after `benchmarks/run_benchmarks.py --rows 10000 100000 1000000` has left
   .venv/bin/python -m benchmarks.marginal_cost --rounds 3 --json benchmarks/results_marginal_cost.json
 """
 
+import components  # noqa: F401 - the Keras choice (tf_keras), before TensorFlow loads
+
+# isort: split
+import argparse
+import contextlib
+import glob
+import json
 import os
+import re
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Iterator, Mapping, Optional, Sequence
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # before TensorFlow loads
+import numpy as np
 
-import argparse  # noqa: E402
-import contextlib  # noqa: E402
-import glob  # noqa: E402
-import json  # noqa: E402
-import re  # noqa: E402
-import shutil  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Iterator, Mapping, Optional, Sequence  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from benchmarks.run_benchmarks import marginal_seconds_per_100k  # noqa: E402
+from benchmarks.run_benchmarks import marginal_seconds_per_100k
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPONENTS = ("StatisticsGen", "Transform")

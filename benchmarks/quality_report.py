@@ -15,32 +15,31 @@ targets given with `--target HEAD=VALUE` (for penguins by default: species accur
 >= 0.88, body_mass_g MAE <= 285). Angle heads have no scikit-learn baseline; they are compared with predicting
 the circular mean of the training labels.
 
-Usage: `.venv/bin/python benchmarks/quality_report.py [--data CSV --heads HEADS.yaml --schema SCHEMA.pbtxt]`.
+Usage: `.venv/bin/python -m benchmarks.quality_report [--data CSV --heads HEADS.yaml --schema SCHEMA.pbtxt]`.
 """
 
+import components  # noqa: F401 - the Keras choice (tf_keras), before TensorFlow loads
+
+# isort: split
 import os
 
-os.environ["TF_USE_LEGACY_KERAS"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import argparse  # noqa: E402
-import dataclasses  # noqa: E402
-import math  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Callable, Mapping, Optional, Sequence  # noqa: E402
+import argparse
+import dataclasses
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Mapping, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from components.spec import HeadSpec, HeadsSpec, label_name, load_spec, weight_name
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from components.spec import HeadSpec, HeadsSpec, label_name, load_spec, weight_name  # noqa: E402
-
 PENGUINS_TARGETS = {"species": 0.98, "sex": 0.88, "body_mass_g": 285.0}
 FOLDS = 5
 FOLD_SEED = 20240601
@@ -109,10 +108,7 @@ def train_model(spec: HeadsSpec, train_rows: list[dict], tf_transform_output, lo
     """What `run_fn` does between reading the Transform output and exporting, on in-memory rows."""
     import tf_keras as keras  # noqa: PLC0415
 
-    from components.spec import (
-        OOV_BUCKETS,  # noqa: PLC0415
-        vocabulary_name,  # noqa: PLC0415
-    )
+    from components.spec import OOV_BUCKETS, vocabulary_name  # noqa: PLC0415
     from components.trainer.inputs import scan_split, split_features_labels_weights  # noqa: PLC0415
     from components.trainer.model import build_model  # noqa: PLC0415
 

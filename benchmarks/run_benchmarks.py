@@ -14,7 +14,7 @@ fixed start-up cost (process start to the first component's start). Then, in the
 Model width, batch size and epochs come from the heads spec's `training` section and are printed and written
 with the results, so a ratio cannot be bought by shrinking the model. Usage, from the project root:
 
-    .venv/bin/python benchmarks/run_benchmarks.py --rows 10000 100000 1000000 --json benchmarks/results.json
+    .venv/bin/python -m benchmarks.run_benchmarks --rows 10000 100000 1000000 --json benchmarks/results.json
 """
 
 import argparse
@@ -32,11 +32,9 @@ from typing import Callable, Iterable, Mapping, Optional, Sequence
 
 import psutil
 
+from components.spec import load_spec  # light: YAML and dataclasses, no TensorFlow
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # run as a script: make `pipeline` and `data` importable
-
-from components.spec import load_spec  # noqa: E402  (light: YAML and dataclasses, no TensorFlow)
-
 DEFAULT_ROWS = (10_000, 100_000, 1_000_000)
 DEFAULT_HEADS = ROOT / "schemas" / "synthetic" / "heads.yaml"
 SAMPLE_INTERVAL_S = 0.2
@@ -165,7 +163,7 @@ def _watch(process: subprocess.Popen, clock: Callable[[], float]) -> tuple[list[
 
 
 def _env() -> dict:
-    return {**os.environ, "PYTHONPATH": str(ROOT), "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2",
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
             "PYTHONWARNINGS": "ignore::FutureWarning"}
 
 
@@ -366,8 +364,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     print(json.dumps({k: v for k, v in results.items() if k not in ("runs", "cached_rerun", "anchor")}, indent=2))
     anchor = results.get("anchor", {})
     if "ratio" in anchor:
-        print(f"anchor: make demo {anchor['make_demo_s']} s, TFX's penguin example {anchor['tfx_penguin_example_s']} s, "
-              f"ratio {anchor['ratio']:.2f}")
+        print(f"anchor: make demo {anchor['make_demo_s']} s, TFX's penguin example "
+              f"{anchor['tfx_penguin_example_s']} s, ratio {anchor['ratio']:.2f}")
     if "cached_rerun" in results:
         print(f"cached rerun on {largest:,} rows: {results['cached_rerun']['total_s']} s, "
               f"{results['cached_rerun']['fraction_of_first']:.1%} of the first run")

@@ -13,17 +13,17 @@ Usage (after the benchmark's 1M run):
       --workdir runs/benchmarks/run_1000000 --heads schemas/synthetic/heads.yaml --eval-rows 100000
 """
 
+import components  # noqa: F401 - the Keras choice (tf_keras), before TensorFlow loads
+
+# isort: split
+import argparse
+import glob
 import os
+import tempfile
+import time
+from pathlib import Path
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # before TensorFlow loads, here and in Beam's workers
-
-import argparse  # noqa: E402
-import glob  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from benchmarks.beam_options import SETTINGS  # noqa: E402
+from benchmarks.beam_options import SETTINGS
 
 EXAMPLE_GEN_SETTINGS = {
     "in_process": SETTINGS["in_process"],

@@ -49,7 +49,8 @@ def served_model_uris(base_dir: str) -> set[str]:
     return {uri for uri in uris if uri}
 
 
-ROLLED_BACK_DIR = ".rolled-back"   # where `rollback` keeps versions it took out of service (pipeline/operations/serving_versions.py)
+# Where `rollback` keeps versions it took out of service (pipeline/operations/serving_versions.py).
+ROLLED_BACK_DIR = ".rolled-back"
 
 
 def rolled_back_versions(base_dir: str) -> list[str]:

@@ -64,7 +64,7 @@ def autograph_conversions(monkeypatch) -> list[str]:
 def run_cli(*args: str, timeout: float = 900, env: Optional[dict] = None) -> subprocess.CompletedProcess:
     """Runs `python -m pipeline ARGS` as a user would, in a fresh process, from the project root (`env`: variables
     to add to this process's)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
     return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=timeout)
 

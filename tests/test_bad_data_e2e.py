@@ -6,7 +6,6 @@ kind of schema-breaking value at once checks that TFDV and the gate name each of
 """
 
 import pytest
-from conftest import PENGUINS_CSV, PENGUINS_HEADS, run_cli
 from ml_metadata.metadata_store import metadata_store
 
 from components.spec import load_spec
@@ -14,6 +13,8 @@ from pipeline import cli
 from pipeline.definition.provenance import project_git_commit
 from pipeline.read import results
 from pipeline.runners import local as local_runner
+
+from conftest import PENGUINS_CSV, PENGUINS_HEADS, run_cli
 
 HEADER = PENGUINS_CSV.read_text().splitlines()[0]
 ROWS = PENGUINS_CSV.read_text().splitlines()[1:]

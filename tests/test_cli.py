@@ -3,13 +3,15 @@
 import argparse
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
-from conftest import PENGUINS_CSV, PENGUINS_HEADS, ROOT, run_cli
 
 from pipeline import cli
 from pipeline.cli import run as run_commands
 from pipeline.operations import run as run_use_case
+
+from conftest import PENGUINS_CSV, PENGUINS_HEADS, ROOT, run_cli
 
 
 def test_help_does_not_import_tensorflow():
@@ -27,7 +29,8 @@ def test_bad_heads_spec_exits_2_naming_the_field(tmp_path):
     heads.write_text(PENGUINS_HEADS.read_text().replace("loss: binary_crossentropy", "loss: hinge"))
     result = run_cli("run", "--data", str(PENGUINS_CSV), "--heads", str(heads), "--workdir", str(tmp_path / "w"))
     assert result.returncode == cli.EXIT_BAD_CONFIG
-    assert "heads[1].loss.name: 'hinge' is not one of: binary_crossentropy, focal" in result.stderr  # as the README shows
+    # As the README shows.
+    assert "heads[1].loss.name: 'hinge' is not one of: binary_crossentropy, focal" in result.stderr
     assert not (tmp_path / "w").exists()
 
 
@@ -65,7 +68,8 @@ def test_a_class_outside_the_schemas_domain_exits_2_naming_the_spec_field(tmp_pa
                      "--workdir", str(tmp_path / "w"))
     assert result.returncode == cli.EXIT_BAD_CONFIG
     assert (f"error: {heads}: heads[0].classes[1]: class 'Chinstrap penguin' is not in the domain of column "
-            f"'species' in schema {schema} ['Adelie', 'Chinstrap', 'Gentoo']; did you mean 'Chinstrap'?") in result.stderr
+            f"'species' in schema {schema} ['Adelie', 'Chinstrap', 'Gentoo']; did you mean 'Chinstrap'?"
+            ) in result.stderr
     assert not (tmp_path / "w").exists()
 
 
@@ -187,3 +191,18 @@ def test_retrain_with_a_renamed_spec_exits_2_before_looking_at_spans(tmp_path):
                      str(heads), "--workdir", str(workdir))
     assert result.returncode == cli.EXIT_BAD_CONFIG, result.stderr[-2000:]
     assert "the spec names pipeline 'penguins_v2'" in result.stderr and "retraining" not in result.stdout
+
+
+def test_the_multihead_command_answers_help_for_every_command_without_loading_the_stack():
+    # `pip install -e .` gives the console script; `python -m pipeline` stays the same command.
+    multihead = Path(sys.executable).parent / "multihead"
+    for command in [[], *([c] for c in cli.COMMANDS)]:
+        result = subprocess.run([str(multihead), *command, "--help"], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0 and result.stdout.startswith("usage: multihead"), result.stderr[-2000:]
+    # What the command line loads before a command runs (its start, measured in BENCHMARKS.md): no TensorFlow,
+    # TFX, Beam, ML Metadata, matplotlib or NumPy.
+    code = ("import sys\nfrom pipeline import cli\ncli.build_parser()\n"
+            "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'tfx', 'apache_beam',"
+            " 'ml_metadata', 'matplotlib', 'numpy', 'kfp'})\nprint(heavy)")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert loaded.stdout.strip() == "[]", loaded.stderr[-2000:]

@@ -4,7 +4,6 @@ import copy
 
 import pytest
 import yaml
-from conftest import PENGUINS_HEADS
 
 from components.spec import (
     SpecError,
@@ -15,6 +14,8 @@ from components.spec import (
     transformed_name,
     weight_name,
 )
+
+from conftest import PENGUINS_HEADS
 
 
 def test_penguins_spec_loads_with_three_heads(penguins_spec):

@@ -103,10 +103,10 @@ def test_per_slice_bounds_and_the_minimum_slice_size(penguins_spec):
 
 
 def test_custom_metrics_reach_tfma_by_module_with_their_config():
-    from conftest import ROOT
-
     from components.spec import load_spec
     from pipeline.definition.eval_config import tfma_metric_name
+
+    from conftest import ROOT
 
     spec = load_spec(ROOT / "schemas" / "synthetic" / "heads.yaml")
     config = build_eval_config(spec)

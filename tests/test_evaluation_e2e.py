@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import PENGUINS_CSV, PENGUINS_HEADS, ROOT, run_cli
 
 from components.spec import spec_from_dict
 from pipeline import cli
+
+from conftest import PENGUINS_CSV, PENGUINS_HEADS, ROOT, run_cli
 
 pytestmark = pytest.mark.slow
 

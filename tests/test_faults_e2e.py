@@ -18,13 +18,14 @@ import time
 
 import pytest
 import yaml
-from conftest import PENGUINS_CSV, PENGUINS_HEADS, ROOT, run_cli
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from pipeline import cli
 from pipeline.read import results
 from pipeline.runners import local as local_runner
+
+from conftest import PENGUINS_CSV, PENGUINS_HEADS, ROOT, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +37,7 @@ COMPLETE = metadata_store_pb2.Execution.COMPLETE
 
 def run_and_kill_during_trainer(args, timeout=600) -> int:
     """Starts the command in its own process group and SIGKILLs the whole group once the Trainer has begun."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     proc = subprocess.Popen([sys.executable, "-m", "pipeline", *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.monotonic() + timeout

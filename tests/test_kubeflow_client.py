@@ -88,7 +88,8 @@ def test_five_field_cron_is_refused_before_any_request(stub, package, capsys):
     assert stub.requests == []
 
 
-@pytest.mark.parametrize("cron", ["0 0 3 * * *", "*/30 15 2-4 1,15 JAN-MAR mon-fri", "0 0 0 ? * SUN", "59 59 23 31 12 6"])
+@pytest.mark.parametrize("cron", ["0 0 3 * * *", "*/30 15 2-4 1,15 JAN-MAR mon-fri", "0 0 0 ? * SUN",
+                                  "59 59 23 31 12 6"])
 def test_crons_robfig_reads_pass(cron):
     assert check_cron(cron) == cron
 

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import PENGUINS_HEADS, ROOT
 from google.protobuf import json_format
 
 from components.spec import SpecError
@@ -18,6 +17,8 @@ from pipeline.runners.kubeflow import (
     compile_pipeline,
     image_path,
 )
+
+from conftest import PENGUINS_HEADS, ROOT
 
 IMAGE = "registry.example.com/ml/multihead:1.2.3"
 GPU_TYPE = "nvidia.com/gpu"

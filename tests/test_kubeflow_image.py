@@ -13,10 +13,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
 
 from pipeline.definition.factory import PREPROCESSING_FN, RUN_FN, TRAINER_CODE, TRANSFORM_CODE, code_files
 from pipeline.runners.kubeflow import IMAGE_PROJECT_DIR
+
+from conftest import ROOT
 
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"

@@ -30,7 +30,8 @@ def test_a_failure_message_is_kept_with_the_failed_execution_alone(memory_store)
     assert messages == {"StatisticsGen": None, "SchemaGate": "SchemaAnomaliesError: column 'x' ..."}
     # A message already there (TFX records its own for some failures) is not replaced.
     assert lineage.record_failure_message(store, run, "another message") == []
-    assert {lineage.failure_message(e) for e in store.get_executions()} == {None, "SchemaAnomaliesError: column 'x' ..."}
+    assert {lineage.failure_message(e) for e in store.get_executions()} == {
+        None, "SchemaAnomaliesError: column 'x' ..."}
 
 
 def test_the_message_is_where_tfx_keeps_an_execution_result_and_reads_back_with_tfx(memory_store):

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tf_keras
-from conftest import one_head_spec
 
 from components.spec import LOSSES, spec_from_dict
 from components.trainer.losses import (
@@ -18,6 +17,8 @@ from components.trainer.losses import (
     StandardizedRegressionLoss,
     build_loss,
 )
+
+from conftest import one_head_spec
 
 
 def sigmoid(z):
@@ -157,8 +158,9 @@ def test_focal_loss_with_gamma_zero_is_weighted_cross_entropy():
 
 def test_focal_loss_discounts_easy_rows():
     easy, hard = np.array([[4.0]], np.float32), np.array([[-1.0]], np.float32)
-    ratio_focal = float(BinaryFocalLossFromLogits()(np.ones(1), easy)) / float(BinaryFocalLossFromLogits()(np.ones(1), hard))
-    ratio_ce = float(BinaryCrossentropyFromLogits()(np.ones(1), easy)) / float(BinaryCrossentropyFromLogits()(np.ones(1), hard))
+    focal, cross_entropy = BinaryFocalLossFromLogits(), BinaryCrossentropyFromLogits()
+    ratio_focal = float(focal(np.ones(1), easy)) / float(focal(np.ones(1), hard))
+    ratio_ce = float(cross_entropy(np.ones(1), easy)) / float(cross_entropy(np.ones(1), hard))
     assert ratio_focal < ratio_ce / 10
 
 

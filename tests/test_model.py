@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tf_keras
-from conftest import one_head_spec
 
 from components.spec import transformed_name
 from components.trainer.inputs import with_known_batch_count
@@ -19,6 +18,8 @@ from components.trainer.losses import (
 )
 from components.trainer.model import LabelStats, build_model, label_stats
 from components.trainer.serving import serving_outputs
+
+from conftest import one_head_spec
 
 VOCAB_SIZES = {"island": 4}
 STATS = {"body_mass_g": LabelStats(mean=4200.0, std=800.0)}
@@ -280,9 +281,10 @@ def test_metrics_over_no_labelled_rows_are_nan_not_a_perfect_or_zero_score():
 def quality_report(penguins_spec):
     """The quality report's 5-fold cross-validation on penguins (about 2 minutes on 2 cores)."""
     import pandas as pd
-    from conftest import PENGUINS_CSV, PENGUINS_HEADS
 
     from benchmarks.quality_report import cross_validate, read_schema
+
+    from conftest import PENGUINS_CSV, PENGUINS_HEADS
 
     frame = pd.read_csv(PENGUINS_CSV, keep_default_na=False, na_values=[""])
     return cross_validate(penguins_spec, frame, read_schema(PENGUINS_HEADS.parent / "schema.pbtxt"),

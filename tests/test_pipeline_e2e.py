@@ -9,12 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import PENGUINS_CSV, PENGUINS_HEADS, ROOT, run_cli
 from ml_metadata.metadata_store import metadata_store
 
 from pipeline import cli
 from pipeline.read import results
 from pipeline.runners import local as local_runner
+
+from conftest import PENGUINS_CSV, PENGUINS_HEADS, ROOT, run_cli
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,6 @@ import threading
 import time
 
 import pytest
-from conftest import ROOT
 
 from components.serving_dir import (
     PUSH_RECORD,
@@ -18,6 +17,8 @@ from components.serving_dir import (
     serving_versions,
     version_serving,
 )
+
+from conftest import ROOT
 
 
 @pytest.fixture
@@ -95,7 +96,7 @@ def test_a_push_killed_mid_copy_leaves_the_old_versions_whole_and_nothing_half_w
     base = tmp_path / "serving"
     old = push_atomically(str(model_dir), str(base), {"model_uri": "old"}, clock=lambda: 1700000000)
     proc = subprocess.Popen([sys.executable, "-c", SLOW_PUSH, str(model_dir), str(base)], cwd=ROOT,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+                            env=os.environ)
     seen_versions = set()
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

@@ -7,7 +7,6 @@ import math
 import pytest
 import tensorflow_model_analysis as tfma
 import tf_keras as keras
-from conftest import one_head_spec
 
 from components.spec import LOSSES, METRICS, SpecError, spec_from_dict, spec_metric_name
 from components.spec.registry import reported_name_of_class
@@ -15,6 +14,8 @@ from components.trainer import losses
 from components.trainer import metrics as custom_metrics
 from components.trainer.model import build_metrics
 from pipeline.definition.eval_config import CUSTOM_METRICS_MODULE, metric_config
+
+from conftest import one_head_spec
 
 LOSS_RECORDS = [record for by_name in LOSSES.values() for record in by_name.values()]
 METRIC_RECORDS = [record for by_name in METRICS.values() for record in by_name.values()]

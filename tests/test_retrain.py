@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PENGUINS_HEADS, run_cli
 
 from components.spec import SpecError
 from pipeline import cli
@@ -22,6 +21,8 @@ from pipeline.operations.retrain import (
     workdir_busy,
     workdir_lock,
 )
+
+from conftest import PENGUINS_HEADS, run_cli
 
 
 def touch(root: Path, *names: str) -> None:
@@ -141,7 +142,8 @@ def test_span_patterns_that_cannot_be_read_name_the_problem(tmp_path, pattern, w
 
 def test_a_second_holder_of_the_workdir_lock_fails_at_once_naming_the_first(tmp_path):
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from pipeline.operations.retrain import workdir_lock\n"
+        [sys.executable, "-c", "import sys, time; from pathlib import Path\n"
+                               "from pipeline.operations.retrain import workdir_lock\n"
                                f"with workdir_lock(Path({str(tmp_path)!r})):\n"
                                "    print('held', flush=True); time.sleep(60)"],
         stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent)

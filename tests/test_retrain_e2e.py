@@ -27,7 +27,6 @@ import time
 import pandas as pd
 import pytest
 import yaml
-from conftest import PENGUINS_CSV, PENGUINS_HEADS, ROOT, run_cli
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tensorflow_metadata.proto.v0 import statistics_pb2
@@ -37,6 +36,8 @@ from pipeline.definition.data import example_gen_fingerprint
 from pipeline.operations.retrain import finished_span_runs
 from pipeline.read import results
 from pipeline.runners import local as local_runner
+
+from conftest import PENGUINS_CSV, PENGUINS_HEADS, ROOT, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -106,7 +107,7 @@ def scenario(tmp_path_factory):
 
     write_span(spans, 2, penguins.drop(first.index))
     log = tmp / "span2.log"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     with open(log, "w") as out:
         span2 = subprocess.Popen([sys.executable, "-m", "pipeline", *args, "--keep-versions", "1"], cwd=ROOT,
                                  env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
@@ -207,7 +208,8 @@ def test_a_span_delivered_again_with_other_content_is_read_again(scenario):
 def test_a_span_that_drifted_past_the_bound_stops_before_transform(scenario):
     result = scenario["drift"]
     assert result.returncode == cli.EXIT_DATA_REJECTED, (result.stdout[-2000:], result.stderr[-3000:])
-    assert "(span 3) moved further from the previous span than the heads spec's drift/skew bounds allow" in result.stderr
+    assert ("(span 3) moved further from the previous span than the heads spec's drift/skew bounds allow"
+            in result.stderr)
     # Span 3 is all Biscoe; about half of span 2 (as delivered again) is.
     assert re.search(r"column 'island': The Linfty distance between current and previous is 0\.5\d", result.stderr)
     assert "(the previous span compared with: span 2, the newest earlier span whose data passed" in result.stderr

@@ -9,13 +9,14 @@ import re
 
 import pytest
 import yaml
-from conftest import PENGUINS_CSV, PENGUINS_HEADS, ROOT, run_cli
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from pipeline import cli
 from pipeline.read import results
 from pipeline.runners import local as local_runner
+
+from conftest import PENGUINS_CSV, PENGUINS_HEADS, ROOT, run_cli
 
 pytestmark = pytest.mark.slow
 

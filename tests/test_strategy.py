@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tf_keras as keras
-from conftest import ROOT
 
 from components.trainer.strategy import (
     check_float32_outputs,
@@ -17,6 +16,8 @@ from components.trainer.strategy import (
     training_strategy,
     visible_gpus,
 )
+
+from conftest import ROOT
 
 
 @pytest.mark.parametrize("devices", [[], ["/gpu:0"]])
@@ -36,8 +37,7 @@ def test_no_visible_gpu_here_gets_the_default_strategy():
 # Two logical devices must be configured before TensorFlow starts, hence a fresh process. Two CPU devices
 # stand in for two GPUs: MirroredStrategy replicates and all-reduces the same way over either.
 _TWO_DEVICES = """
-import os
-os.environ["TF_USE_LEGACY_KERAS"] = "1"
+import components  # the Keras choice
 import numpy as np, tensorflow as tf, tf_keras as keras
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
@@ -52,7 +52,7 @@ print(type(strategy).__name__, strategy.num_replicas_in_sync, type(model.layers[
 
 
 def test_two_devices_get_mirrored_strategy_and_mirrored_variables():
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     result = subprocess.run([sys.executable, "-c", _TWO_DEVICES], cwd=ROOT, env=env, capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tf_keras
-from conftest import ROOT
 
 from benchmarks.quality_report import (
     angular_error_deg,
@@ -25,6 +24,8 @@ from benchmarks.quality_report import (
 from components.spec import check_columns, load_spec, spec_from_dict
 from components.trainer.serving import export_serving_model
 from data.synthetic import generate
+
+from conftest import ROOT
 
 SPEC_PATH = ROOT / "schemas" / "synthetic" / "heads.yaml"
 SCHEMA_PATH = ROOT / "schemas" / "synthetic" / "schema.pbtxt"

@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
-from conftest import ROOT, run_cli
 from ml_metadata.metadata_store import metadata_store
 
 from components.spec import load_spec
@@ -15,6 +14,8 @@ from data.synthetic import generate
 from pipeline import cli
 from pipeline.read import results
 from pipeline.runners import local as local_runner
+
+from conftest import ROOT, run_cli
 
 pytestmark = pytest.mark.slow
 

@@ -6,10 +6,11 @@ import csv
 import re
 
 import pytest
-from conftest import PENGUINS_CSV, PENGUINS_HEADS, run_cli
 
 from pipeline import cli
 from pipeline.definition.data import resolve_data
+
+from conftest import PENGUINS_CSV, PENGUINS_HEADS, run_cli
 
 pytestmark = pytest.mark.slow
 

@@ -36,5 +36,5 @@ from components.spec.registry import (
 __all__ = ["DistributionBound", "FEATURE_KINDS", "FeatureSpec", "HEAD_KINDS", "HeadSpec", "HeadsSpec",
            "LOSSES", "LOSS_WEIGHTINGS", "Loss", "LossSpec", "METRICS", "Metric", "OOV_BUCKETS", "SliceBound",
            "SpecError", "ThresholdSpec", "TrainingSpec", "check_classes", "check_columns", "label_name",
-           "load_spec", "predicted_class_name", "reported_name_of_class", "spec_from_dict", "spec_metric_name", "transformed_name",
-           "vocabulary_name", "weight_name"]
+           "load_spec", "predicted_class_name", "reported_name_of_class", "spec_from_dict", "spec_metric_name",
+           "transformed_name", "vocabulary_name", "weight_name"]

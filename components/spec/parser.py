@@ -153,7 +153,8 @@ class _Parser:
         feature_names = {f.name for f in features}
         for i, h in enumerate(heads):
             if h.label in feature_names:
-                raise self.fail(f"heads[{i}].label", f"column {h.label!r} is also a feature; a label cannot be an input")
+                raise self.fail(f"heads[{i}].label",
+                                f"column {h.label!r} is also a feature; a label cannot be an input")
         self.conditions(heads)
         slices = tuple(self.slice(s, f"slices[{i}]", features)
                        for i, s in enumerate(self.sequence(data.get("slices", []), "slices", non_empty=False)))

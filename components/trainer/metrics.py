@@ -1,8 +1,8 @@
 """Per-head metrics beyond Keras's own, as registered Keras metrics.
 
 The same classes serve the training logs (compiled into the model) and the Evaluator: TFMA imports them by
-module and class name (`pipeline/definition/eval_config.py`) and feeds them `serving_default`'s outputs, with each head's
-label and weight. Both take either logits or probabilities for classification (argmax is the same), so the
+module and class name (`pipeline/definition/eval_config.py`) and feeds them `serving_default`'s outputs, with each
+head's label and weight. Both take either logits or probabilities for classification (argmax is the same), so the
 training model (logits) and the serving signature (probabilities) score alike.
 """
 

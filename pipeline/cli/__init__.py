@@ -31,8 +31,8 @@ COMMANDS = {"run": run_commands.run_command,
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="multihead",
-                                     description="Multi-head TFX pipeline: records and a heads spec in, a served model out.")
+    parser = argparse.ArgumentParser(
+        prog="multihead", description="Multi-head TFX pipeline: records and a heads spec in, a served model out.")
     commands = parser.add_subparsers(dest="command", required=True)
     run_commands.add_parsers(commands)
     read.add_parsers(commands)

@@ -5,7 +5,6 @@ from pathlib import Path
 from components import records
 from components.spec import SpecError
 from pipeline.operations.retrain import workdir_busy
-from pipeline.read.report import ReportError, write_report
 
 
 def add_parsers(commands) -> None:
@@ -41,9 +40,10 @@ def report_command(args) -> int:
     workdir, run = Path(args.workdir), args.run
     metadata_path = workdir / "metadata.sqlite"
     if not metadata_path.exists():
-        raise ReportError(f"--workdir: {workdir} holds no ML Metadata store (metadata.sqlite)")
+        raise SpecError(f"--workdir: {workdir} holds no ML Metadata store (metadata.sqlite)")
     from ml_metadata.metadata_store import metadata_store  # noqa: PLC0415
 
+    from pipeline.read.report import write_report  # noqa: PLC0415 - matplotlib
     from pipeline.runners import local as local_runner  # noqa: PLC0415
 
     store = metadata_store.MetadataStore(local_runner.metadata_config(str(metadata_path)))

@@ -130,8 +130,8 @@ def create_pipeline(*, name: str, root: str, data: DataSource, spec: HeadsSpec, 
       provenance: facts recorded beside every pushed model (spec hash, git commit, training settings).
       compare_with_baseline: resolve the latest blessed model as the Evaluator's baseline; False leaves the
         resolver out (absolute bounds only), for orchestrators that cannot run resolver tasks.
-      local_resolvers: the local runner's resolver strategies (pipeline/definition/resolvers.py): the baseline is the newest
-        blessed model older than the candidate (so an unchanged rerun comes wholly from the cache), and the
+      local_resolvers: the local runner's resolver strategies (pipeline/definition/resolvers.py): the baseline is
+        the newest blessed model older than the candidate (so an unchanged rerun comes wholly from the cache), and the
         previous span's statistics reach the drift check. Kubeflow's V2 compiler takes neither: False uses TFX's
         LatestBlessedModelStrategy and checks no drift between spans.
       serving_statistics: a TFDV statistics file of the serving data, for the spec's skew bounds.

@@ -198,7 +198,7 @@ def parse_metrics(metrics_for_slices: Iterable[Any]) -> EvalMetrics:
 
 
 def parse_thresholds(eval_config) -> dict[str, HeadThreshold]:
-    """`{head: HeadThreshold}` from a TFMA EvalConfig as `pipeline.definition.eval_config.build_eval_config` writes it."""
+    """`{head: HeadThreshold}` from a TFMA EvalConfig as `eval_config.build_eval_config` writes it."""
     thresholds = {}
     for spec in eval_config.metrics_specs:
         for metric in spec.metrics:
@@ -572,10 +572,7 @@ def gather_report(store, run) -> RunReport:
 
     from components import records  # noqa: PLC0415
     from components.serving_dir import PUSH_RECORD, read_push_record  # noqa: PLC0415
-    from pipeline.read import (
-        lineage,  # noqa: PLC0415
-        results,
-    )
+    from pipeline.read import lineage, results  # noqa: PLC0415
 
     notes: list[str] = []
     executions = results.executions_by_node(store, run)
@@ -620,7 +617,7 @@ def gather_report(store, run) -> RunReport:
     else:
         notes.append("The run produced no evaluation (it stopped before the Evaluator).")
     blessing = outputs.get("Evaluator", {}).get("blessing", [])
-    blessed = (results._custom_int(blessing[0], "blessed") == 1) if blessing else None
+    blessed = (results.custom_int(blessing[0], "blessed") == 1) if blessing else None
 
     slice_counts: dict[SliceKey, int] = {}
     predictions: dict[str, HeadPredictions] = {}

@@ -95,8 +95,8 @@ def latest_blessed_model_heads(store: metadata_store.MetadataStore,
     in the serving directory (`served_model_uris`) as the local baseline resolver makes it (None: among every
     blessed model); its heads are read from the spec its Trainer execution was given.
     """
-    blessed = [_custom_int(b, "current_model_id") for b in store.get_artifacts_by_type("ModelBlessing")
-               if _custom_int(b, "blessed") == 1]
+    blessed = [custom_int(b, "current_model_id") for b in store.get_artifacts_by_type("ModelBlessing")
+               if custom_int(b, "blessed") == 1]
     if blessed and served_model_uris is not None:
         uris = {a.id: a.uri for a in store.get_artifacts_by_id(blessed)}
         served = set(served_model_uris)
@@ -122,12 +122,12 @@ def push_outcome(pushed_model) -> PushOutcome:
         return PushOutcome()
     properties = pushed_model.custom_properties
     text = lambda key: properties[key].string_value if key in properties else None  # noqa: E731
-    if _custom_int(pushed_model, "pushed") == 1:
+    if custom_int(pushed_model, "pushed") == 1:
         return PushOutcome(destination=text("pushed_destination"), version=text("pushed_version"))
     return PushOutcome(already_serving=text(ALREADY_SERVING_KEY), rolled_back=text(ROLLED_BACK_KEY))
 
 
-def _custom_int(artifact, key: str) -> Optional[int]:
+def custom_int(artifact, key: str) -> Optional[int]:
     value = artifact.custom_properties.get(key)
     return value.int_value if value is not None else None
 
@@ -151,7 +151,8 @@ def _slice_name(slice_key) -> str:
     keys = slice_key.single_slice_keys
     if not keys:
         return "overall"
-    return ", ".join(f"{k.column}={k.bytes_value.decode() if k.HasField('bytes_value') else k.int64_value or k.float_value}"
+    return ", ".join(f"{k.column}="
+                     f"{k.bytes_value.decode() if k.HasField('bytes_value') else k.int64_value or k.float_value}"
                      for k in keys)
 
 
@@ -223,7 +224,7 @@ def read_run_result(store: metadata_store.MetadataStore, spec: HeadsSpec) -> Run
     runs = pipeline_runs(store)
     pusher_runs = executions_by_node(store, runs[-1]).get("Pusher", []) if runs else []
     from_cache = bool(pusher_runs) and pusher_runs[-1].last_known_state == metadata_store_pb2.Execution.CACHED
-    return RunResult(heads=tuple(heads), blessed=bool(blessing) and _custom_int(blessing[0], "blessed") == 1,
+    return RunResult(heads=tuple(heads), blessed=bool(blessing) and custom_int(blessing[0], "blessed") == 1,
                      pushed_path=push.destination, evaluation_uri=evaluation_uri,
                      already_serving=push.already_serving, rolled_back=push.rolled_back, from_cache=from_cache)
 
@@ -332,8 +333,9 @@ def run_summaries(store: metadata_store.MetadataStore) -> list[RunSummary]:
         summaries.append(RunSummary(
             run_id=run.name, started=run.create_time_since_epoch / 1000,
             span=span,
-            heads=heads, blessed=(_custom_int(blessing[0], "blessed") == 1) if blessing else None,
-            pushed_version=push.version, pushed_destination=push.destination, already_serving=push.already_serving, failed_at=failed[0][0] if failed else None,
+            heads=heads, blessed=(custom_int(blessing[0], "blessed") == 1) if blessing else None,
+            pushed_version=push.version, pushed_destination=push.destination, already_serving=push.already_serving,
+            failed_at=failed[0][0] if failed else None,
             stopped_by_data=bool(failed) and STOPS_BEFORE_TRANSFORM in (failure_message(failed[0][1]) or ""),
             provenance=provenance, from_cache=bool(executions.get("Pusher")) and
             executions["Pusher"][-1].last_known_state == metadata_store_pb2.Execution.CACHED,
