@@ -108,6 +108,12 @@ def test_a_column_that_is_not_a_name_is_to_be_renamed_in_the_data():
     _expect_error(data, "heads[2].label", "rename the column in the data")
 
 
+def test_a_head_cannot_take_the_name_of_the_serving_signatures_missing_feature_count():
+    data = _raw()
+    data["heads"][0]["name"] = "missing_features"
+    _expect_error(data, "heads[0].name", "the serving signature's count of missing features")
+
+
 def test_duplicate_head_name_names_both_places():
     data = _raw()
     data["heads"][1]["name"] = "species"

@@ -123,7 +123,8 @@ def test_pushed_model_predicts_every_head_from_raw_rows_without_labels(serving_f
         example(),                            # nothing at all: island goes to the out-of-vocabulary bucket
     ]
     out = serving_fn(examples=tf.constant(rows))
-    assert set(out) == {"species", "species__class", "sex", "sex__class", "body_mass_g"}
+    assert set(out) == {"species", "species__class", "sex", "sex__class", "body_mass_g", "missing_features"}
+    assert list(out["missing_features"].numpy()) == [0, 3, 5]   # of island, three measurements and year
     assert out["species"].shape == (3, 3) and out["sex"].shape == (3, 1) and out["body_mass_g"].shape == (3, 1)
     for key in ("species", "sex", "body_mass_g"):
         assert np.all(np.isfinite(out[key].numpy())), key

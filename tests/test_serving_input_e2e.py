@@ -50,6 +50,7 @@ def test_each_optional_feature_may_be_left_out(serving_fn, missing):
     out = serving_fn(examples=tf.constant([example(**{k: v for k, v in full.items() if k != missing})]))
     for head in ("species", "sex", "body_mass_g"):
         assert np.all(np.isfinite(out[head].numpy())), (missing, head)
+    assert list(out["missing_features"].numpy()) == [1]
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
@@ -59,6 +60,7 @@ def test_a_numeric_value_that_is_not_finite_counts_as_missing(serving_fn, value)
     out = serving_fn(examples=tf.constant([example(**full, bill_length_mm=value)]))
     for head in ("species", "sex", "body_mass_g"):
         np.testing.assert_allclose(out[head].numpy(), missing[head].numpy(), rtol=1e-6, err_msg=head)
+    assert list(out["missing_features"].numpy()) == list(missing["missing_features"].numpy()) == [1]
 
 
 def test_unseen_category_goes_to_the_out_of_vocabulary_bucket(serving_fn):

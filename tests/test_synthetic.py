@@ -156,8 +156,11 @@ def test_model_with_each_loss_and_weighting_saves_reloads_and_serves_raw_example
     raw[0] = {}   # a row with nothing at all
     served = tf.saved_model.load(str(tmp_path / "model")).signatures["serving_default"](
         examples=tf.constant(serialized_examples(raw, model_spec)))
-    expected = {"demand", "lead_time", "churn", "churn__class", "segment", "segment__class", "heading"}
+    expected = {"demand", "lead_time", "churn", "churn__class", "segment", "segment__class", "heading",
+                "missing_features"}
     assert set(served) == expected
+    # Row 0 has nothing at all: every feature of the spec counted as missing; the others come whole.
+    assert list(served["missing_features"].numpy()) == [len(model_spec.features)] + [0] * 19
     for key in ("demand", "lead_time", "churn", "segment", "heading"):
         assert np.all(np.isfinite(served[key].numpy())), key
     np.testing.assert_allclose(served["segment"].numpy().sum(axis=1), 1.0, rtol=1e-5)

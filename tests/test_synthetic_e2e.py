@@ -71,7 +71,8 @@ def test_pushed_model_serves_every_head_from_raw_rows(run):
             example(x1=-2.0, x2=0.0, x3=0.0, x4=5.0, region="north", channel="web"),
             example()]
     out = serve(examples=tf.constant(rows))
-    assert set(out) == {"demand", "lead_time", "churn", "churn__class", "segment", "segment__class", "heading"}
+    assert set(out) == {"demand", "lead_time", "churn", "churn__class", "segment", "segment__class", "heading",
+                        "missing_features"}
     heading = out["heading"].numpy()[:, 0]
     assert np.all((heading >= 0) & (heading < 2 * math.pi))
     for predicted, expected in zip(heading[:2], (math.pi / 2, math.pi)):

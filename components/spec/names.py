@@ -28,3 +28,8 @@ def predicted_class_name(head: str) -> str:
 def vocabulary_name(feature: str) -> str:
     """Name of the TF Transform vocabulary file of a categorical feature."""
     return f"{feature}_vocab"
+
+
+# The serving signature's per-row count of input features the request left empty (or gave a number that is not
+# finite); no head may take this name.
+MISSING_FEATURES_OUTPUT = "missing_features"

@@ -27,6 +27,7 @@ from components.spec.model import (
     ThresholdSpec,
     TrainingSpec,
 )
+from components.spec.names import MISSING_FEATURES_OUTPUT
 from components.spec.registry import FEATURE_KINDS, HEAD_KINDS, LOSS_WEIGHTINGS, LOSSES, METRICS, Param
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -206,6 +207,9 @@ class _Parser:
         data = self.mapping(data, field, _keys(HeadSpec),
                             required=("name", "kind") if self.partial else ("name", "kind", "loss", "threshold"))
         name = self.name(data["name"], f"{field}.name")
+        if name == MISSING_FEATURES_OUTPUT:
+            raise self.fail(f"{field}.name", f"{name!r} is the serving signature's count of missing features; name "
+                                             f"the head otherwise (its label column may keep the name: label: {name})")
         label = self.name(data.get("label", name), f"{field}.label", column=True)
         kind = self.choice(data["kind"], f"{field}.kind", HEAD_KINDS)
         classes: tuple[str, ...] = ()
