@@ -10,7 +10,7 @@ own, as `create_pipeline` builds it (Importer of the ExampleGen output of an ear
 in alternating order, so a slow spell of the shared machine falls on all sizes alike.
 
 Usage (after `benchmarks/run_benchmarks.py --rows 10000 100000 1000000` has left its runs in runs/benchmarks):
-  .venv/bin/python -m benchmarks.marginal_cost --rounds 3 --json benchmarks/results_marginal_cost.json
+  .venv/bin/python -m benchmarks.marginal_cost --rounds 3 --json benchmarks/results/results_marginal_cost.json
 """
 
 import components  # noqa: F401 - the Keras choice (tf_keras), before TensorFlow loads

@@ -14,7 +14,7 @@ fixed start-up cost (process start to the first component's start). Then, in the
 Model width, batch size and epochs come from the heads spec's `training` section and are printed and written
 with the results, so a ratio cannot be bought by shrinking the model. Usage, from the project root:
 
-    .venv/bin/python -m benchmarks.run_benchmarks --rows 10000 100000 1000000 --json benchmarks/results.json
+    .venv/bin/python -m benchmarks.run_benchmarks --rows 10000 100000 1000000 --json benchmarks/results/results.json
 """
 
 import argparse
