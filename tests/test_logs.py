@@ -83,3 +83,24 @@ def test_tfmas_division_warning_on_a_slice_without_positives_is_dropped_and_othe
         warnings.warn_explicit("invalid value encountered in divide", RuntimeWarning, "model.py", 1,
                                module="components.trainer.model")
     assert [w.filename for w in caught] == ["model.py"]
+
+
+def test_only_tensorflows_error_in_finalizing_its_functions_at_exit_is_dropped():
+    import types
+
+    seen = []
+    hook = logs._drop_teardown_of_tensorflow_functions(seen.append)
+
+    class AtomicFunction:
+        def __del__(self):
+            pass
+
+    def unraisable(exc_type, obj):
+        return types.SimpleNamespace(exc_type=exc_type, exc_value=exc_type(), exc_traceback=None, err_msg=None,
+                                     object=obj)
+
+    hook(unraisable(TypeError, AtomicFunction.__del__))
+    assert seen == []
+    for other in (unraisable(ValueError, AtomicFunction.__del__), unraisable(TypeError, lambda: None)):
+        hook(other)
+    assert len(seen) == 2

@@ -4,6 +4,7 @@ user; every other line, and every error, is left as it is."""
 
 import logging
 import os
+import sys
 import warnings
 
 from components.records import STOPS_BEFORE_TRANSFORM
@@ -45,11 +46,27 @@ class _DropGateStop(logging.Filter):
         return STOPS_BEFORE_TRANSFORM not in record.getMessage()
 
 
+def _drop_teardown_of_tensorflow_functions(previous_hook):
+    """An unraisable-exception hook that drops one error of TensorFlow 2.16 at interpreter exit: traced functions
+    still held by TensorFlow's own registries are finalized after the module whose table they update has been
+    cleared (`AtomicFunction.__del__`: TypeError on None). The process is ending; nothing is lost. Any other
+    unraisable exception goes to `previous_hook`."""
+
+    def hook(unraisable) -> None:
+        teardown = unraisable.exc_type is TypeError and getattr(
+            unraisable.object, "__qualname__", "") == "AtomicFunction.__del__"
+        if not teardown:
+            previous_hook(unraisable)
+
+    return hook
+
+
 def quiet_harmless_logs() -> None:
     """Drops HARMLESS_MESSAGES from the absl and TensorFlow loggers, Google client libraries' notice that Python
     3.10 is no longer supported (README, the stack), TFMA's division warnings on slices without positives (the
     metric is NaN), kfp's notice of the server versions it works with (README),
-    Beam's logged copy of a SchemaGate stop (the command prints it), and TensorFlow's C++ info and warning lines
+    Beam's logged copy of a SchemaGate stop (the command prints it), TensorFlow's error in finalizing its traced
+    functions at interpreter exit, and TensorFlow's C++ info and warning lines
     (CUDA stubs, CPU features; its errors stay). Call before TensorFlow is imported; worker processes inherit the
     C++ setting."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -64,3 +81,4 @@ def quiet_harmless_logs() -> None:
     for name in FILTERED_LOGGERS:
         logging.getLogger(name).addFilter(_DropHarmless())
     logging.getLogger(BEAM_ERROR_LOGGER).addFilter(_DropGateStop())
+    sys.unraisablehook = _drop_teardown_of_tensorflow_functions(sys.unraisablehook)
