@@ -88,12 +88,10 @@ def test_tfmas_division_warning_on_a_slice_without_positives_is_dropped_and_othe
 def test_only_tensorflows_error_in_finalizing_its_functions_at_exit_is_dropped():
     import types
 
+    from tensorflow.python.eager.polymorphic_function.atomic_function import AtomicFunction
+
     seen = []
     hook = logs._drop_teardown_of_tensorflow_functions(seen.append)
-
-    class AtomicFunction:
-        def __del__(self):
-            pass
 
     def unraisable(exc_type, obj):
         return types.SimpleNamespace(exc_type=exc_type, exc_value=exc_type(), exc_traceback=None, err_msg=None,

@@ -53,8 +53,10 @@ def _drop_teardown_of_tensorflow_functions(previous_hook):
     unraisable exception goes to `previous_hook`."""
 
     def hook(unraisable) -> None:
-        teardown = unraisable.exc_type is TypeError and getattr(
-            unraisable.object, "__qualname__", "") == "AtomicFunction.__del__"
+        function = unraisable.object
+        teardown = (unraisable.exc_type is TypeError
+                    and getattr(function, "__qualname__", "") == "AtomicFunction.__del__"
+                    and getattr(function, "__module__", "").startswith("tensorflow."))
         if not teardown:
             previous_hook(unraisable)
 
