@@ -2,7 +2,7 @@
 
 A loss or a metric is one record here. The spec parser takes its choices, parameters and ranges from these
 records; the Trainer's loss and metric builders and the Evaluator's config take their implementations from them
-(`keras_class`); the run's table and report take TFMA's names back through them. `tests/unit/test_registry.py`
+(`keras_class`); the run's table and report take TFMA's names back through them. `tests/test_registry.py`
 fails when a record has no implementation or an implementation no record.
 
 Nothing here imports TensorFlow: the command line validates a spec in milliseconds.

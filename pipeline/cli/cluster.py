@@ -77,7 +77,7 @@ def add_compile_parser(commands) -> None:
     p.add_argument("--no-cache", action="store_true", help="compile with caching off")
     p.add_argument("--no-baseline", action="store_true",
                    help="leave out the latest-blessed-model resolver: the Evaluator judges absolute bounds only "
-                        "(for a backend that does not run resolver tasks; see README, Kubeflow backends)")
+                        "(for a backend that does not run resolver tasks; see docs/kubeflow.md, Backends)")
 
 
 def compile_command(args) -> int:

@@ -65,8 +65,8 @@ def _drop_teardown_of_tensorflow_functions(previous_hook):
 
 def quiet_harmless_logs() -> None:
     """Drops HARMLESS_MESSAGES from the absl and TensorFlow loggers, Google client libraries' notice that Python
-    3.10 is no longer supported (README, the stack), TFMA's division warnings on slices without positives (the
-    metric is NaN), kfp's notice of the server versions it works with (README),
+    3.10 is no longer supported (docs/design.md, the stack), TFMA's division warnings on slices without positives (the
+    metric is NaN), kfp's notice of the server versions it works with (docs/kubeflow.md),
     Beam's logged copy of a SchemaGate stop (the command prints it), TensorFlow's error in finalizing its traced
     functions at interpreter exit, and TensorFlow's C++ info and warning lines
     (CUDA stubs, CPU features; its errors stay). Call before TensorFlow is imported; worker processes inherit the
@@ -77,7 +77,7 @@ def quiet_harmless_logs() -> None:
     # the metric is then NaN, which the table, the failure lines and the report show as such.
     warnings.filterwarnings("ignore", message="invalid value encountered in (scalar )?divide",
                             category=RuntimeWarning, module=r"tensorflow_model_analysis\.")
-    # kfp 2.5's client, on every connection: it works with Kubeflow Pipelines 2.0.0-beta.2 and later (README).
+    # kfp 2.5's client, on every connection: it works with Kubeflow Pipelines 2.0.0-beta.2 and later (docs/kubeflow.md).
     warnings.filterwarnings("ignore", message="This client only works with Kubeflow Pipeline v2",
                             category=FutureWarning)
     for name in FILTERED_LOGGERS:

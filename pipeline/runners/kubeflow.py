@@ -77,7 +77,7 @@ class KubeflowSettings:
     schema_path: Optional[str] = None
     backend: str = BACKEND_KFP
     # In-process, as local runs (local_runner.IN_PROCESS_BEAM_ARGS, which imports TFX): on penguins it beat
-    # worker processes 2.2x (README, Beam options); data that outgrows a pod takes `heavy_beam_args`.
+    # worker processes 2.2x (docs/design.md, Beam options); data that outgrows a pod takes `heavy_beam_args`.
     beam_args: tuple[str, ...] = ("--runner=DirectRunner", "--direct_running_mode=in_memory",
                                   "--direct_num_workers=1")
     heavy_beam_args: tuple[str, ...] = ()
